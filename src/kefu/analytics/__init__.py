@@ -1,0 +1,1 @@
+"""Analytics: reporting and workforce-management maths."""

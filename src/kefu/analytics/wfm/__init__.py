@@ -1,0 +1,1 @@
+"""Workforce management: queueing models and staffing."""

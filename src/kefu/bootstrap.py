@@ -1,0 +1,37 @@
+"""The composition root: builds one process's services from its settings.
+
+Nothing else constructs engines, clocks or ports. Entry points (``kefu serve``,
+``kefu demo``, tests, CLI commands) call :func:`build_context` once and pass the
+context down.
+"""
+
+from __future__ import annotations
+
+from kefu.core.context import Context
+from kefu.core.crypto import PasswordHasher
+from kefu.core.db import make_engine, make_session_factory
+from kefu.core.time import Clock, RealClock
+from kefu.settings import Settings
+
+
+def build_context(settings: Settings | None = None, *, clock: Clock | None = None) -> Context:
+    settings = settings or Settings()
+    if settings.is_embedded_database:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    ctx = Context(
+        settings=settings,
+        clock=clock or RealClock(),
+        passwords=PasswordHasher(settings.password_hash_memory_kib, settings.password_hash_time_cost),
+    )
+    factory = make_session_factory(engine)
+    factory.configure(info={"context": ctx})
+    ctx.session_factory = factory
+    ctx.services["engine"] = engine
+    return ctx
+
+
+async def dispose_context(ctx: Context) -> None:
+    engine = ctx.services.get("engine")
+    if engine is not None:
+        await engine.dispose()

@@ -1,0 +1,181 @@
+"""Pure rules of the tenancy domain: roles, permissions, password and lockout policy.
+
+Roles map to permissions here and nowhere else. A route declares the one
+permission it needs; an API token carries a subset of permissions as scopes.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from kefu.core.i18n import N_
+
+
+class Role(StrEnum):
+    TENANT_ADMIN = "tenant_admin"
+    SUPERVISOR = "supervisor"
+    AGENT = "agent"
+    BACK_OFFICE = "back_office"
+    QA_INSPECTOR = "qa_inspector"
+    SECURITY_AUDITOR = "security_auditor"
+
+
+class Permission(StrEnum):
+    # tenancy
+    USERS_READ = "users.read"
+    USERS_MANAGE = "users.manage"
+    ROLES_ASSIGN = "roles.assign"
+    DEPARTMENTS_READ = "departments.read"
+    DEPARTMENTS_MANAGE = "departments.manage"
+    TOKENS_MANAGE = "tokens.manage"
+    SETTINGS_READ = "settings.read"
+    SETTINGS_MANAGE = "settings.manage"
+    # audit
+    AUDIT_READ = "audit.read"
+
+
+_ALL = frozenset(Permission)
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.TENANT_ADMIN: _ALL - {Permission.AUDIT_READ},
+    Role.SUPERVISOR: frozenset(
+        {Permission.USERS_READ, Permission.DEPARTMENTS_READ, Permission.SETTINGS_READ}
+    ),
+    Role.AGENT: frozenset({Permission.DEPARTMENTS_READ}),
+    Role.BACK_OFFICE: frozenset({Permission.DEPARTMENTS_READ}),
+    Role.QA_INSPECTOR: frozenset({Permission.USERS_READ, Permission.DEPARTMENTS_READ}),
+    # Separation of duties (GB/T 35273 §7.1): the auditor reads the logs and
+    # nothing else; the administrator cannot read or alter them.
+    Role.SECURITY_AUDITOR: frozenset({Permission.AUDIT_READ, Permission.USERS_READ}),
+}
+
+ROLE_LABELS: dict[str, str] = {
+    Role.TENANT_ADMIN: N_("Tenant administrator"),
+    Role.SUPERVISOR: N_("Supervisor"),
+    Role.AGENT: N_("Agent"),
+    Role.BACK_OFFICE: N_("Back-office handler"),
+    Role.QA_INSPECTOR: N_("QA inspector"),
+    Role.SECURITY_AUDITOR: N_("Security auditor"),
+}
+
+#: Roles only a tenant admin may hand out.
+PRIVILEGED_ROLES = frozenset({Role.TENANT_ADMIN, Role.SECURITY_AUDITOR})
+
+
+def permissions_for(roles: list[str] | tuple[str, ...] | frozenset[str]) -> frozenset[Permission]:
+    granted: set[Permission] = set()
+    for name in roles:
+        granted |= ROLE_PERMISSIONS.get(Role(name), frozenset())
+    return frozenset(granted)
+
+
+def parse_roles(names: list[str]) -> list[Role]:
+    """Validate role names; raises ValueError naming the unknown one."""
+    roles = []
+    for name in names:
+        try:
+            role = Role(name)
+        except ValueError:
+            known = ", ".join(r.value for r in Role)
+            raise ValueError(f"unknown role {name!r}; known roles: {known}") from None
+        if role not in roles:
+            roles.append(role)
+    return roles
+
+
+def parse_scopes(names: list[str]) -> list[Permission]:
+    scopes = []
+    for name in names:
+        try:
+            perm = Permission(name)
+        except ValueError:
+            raise ValueError(f"unknown scope {name!r}; scopes are permission names such as 'users.read'") from None
+        if perm not in scopes:
+            scopes.append(perm)
+    return scopes
+
+
+# --------------------------------------------------------------------------- passwords
+
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 128
+_COMMON_PASSWORDS = frozenset(
+    {
+        "password", "password1", "12345678", "123456789", "1234567890", "qwertyui", "qwerty123",
+        "11111111", "00000000", "88888888", "66666666", "abc12345", "abcd1234", "iloveyou",
+        "admin123", "admin1234", "administrator", "welcome1", "passw0rd", "1qaz2wsx", "a1234567",
+        "woaini1314", "5201314520", "aa123456", "123123123", "zxcvbnm1", "changeme",
+    }
+)
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}[a-z0-9]$")
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+
+
+def password_problem(password: str, *, username: str = "") -> str | None:
+    """Why a new password is unacceptable, or None (ASVS 6.2: length and a deny list, no composition rules)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"Password must be at least {MIN_PASSWORD_LENGTH} characters long."
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"Password must be at most {MAX_PASSWORD_LENGTH} characters long."
+    lowered = password.lower()
+    if lowered in _COMMON_PASSWORDS:
+        return "This password is too common; choose another."
+    if username and lowered == username.lower():
+        return "Password must not be the same as the username."
+    return None
+
+
+def username_problem(username: str) -> str | None:
+    if not USERNAME_RE.match(username):
+        return (
+            "Username must be 3-64 characters of lowercase letters, digits, '.', '_' or '-', "
+            "starting and ending with a letter or digit."
+        )
+    return None
+
+
+def slug_problem(slug: str) -> str | None:
+    if not SLUG_RE.match(slug):
+        return "Tenant slug must be 1-40 characters of lowercase letters, digits and '-'."
+    return None
+
+
+# --------------------------------------------------------------------------- lockout
+
+
+def lockout_after_failure(
+    failures: int, now: datetime, *, max_failures: int, lockout: timedelta
+) -> datetime | None:
+    """When the account unlocks after its ``failures``-th consecutive failure (None: not locked)."""
+    if failures >= max_failures:
+        return now + lockout
+    return None
+
+
+class SlidingWindowLimiter:
+    """At most ``limit`` hits per ``window`` seconds per key (in-process; used for login throttling)."""
+
+    def __init__(self, limit: int, window: float = 60.0, max_keys: int = 100_000) -> None:
+        self.limit = limit
+        self.window = window
+        self.max_keys = max_keys
+        self._hits: dict[str, list[float]] = {}
+
+    def retry_after(self, key: str, now: float) -> int | None:
+        """Seconds until another hit is allowed, or None if allowed now."""
+        hits = self._hits.get(key)
+        if not hits:
+            return None
+        cutoff = now - self.window
+        while hits and hits[0] <= cutoff:
+            hits.pop(0)
+        if len(hits) < self.limit:
+            return None
+        return max(1, int(hits[0] + self.window - now + 0.999))
+
+    def hit(self, key: str, now: float) -> None:
+        if len(self._hits) >= self.max_keys and key not in self._hits:
+            self._hits.clear()
+        self._hits.setdefault(key, []).append(now)
