@@ -28,11 +28,12 @@ OWNER_ROLE = "kefu_test_owner"
 APP_ROLE = "kefu_test_app"
 
 _pg_tests_ran = 0
+_pg_nodeids: set[str] = set()
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     global _pg_tests_ran
-    if report.when == "call" and report.passed and "[postgresql" in report.nodeid:
+    if report.when == "call" and report.passed and report.nodeid in _pg_nodeids:
         _pg_tests_ran += 1
 
 
@@ -147,6 +148,13 @@ async def pg_truncate_all(superuser_url: str) -> None:
         await conn.close()
 
 
+def pg_superuser_url(settings: Settings) -> str:
+    """The superuser URL for the database a PostgreSQL test's settings point at."""
+    assert PG_URL and settings.database_url
+    base, _db = _pg_parts(PG_URL)
+    return f"{base}/{settings.database_url.rpartition('/')[2]}"
+
+
 def _backend_params() -> list[Any]:
     pg_marks = [] if PG_URL else [pytest.mark.skip(reason="KEFU_TEST_DATABASE_URL not set")]
     if REQUIRE_PG and not PG_URL:
@@ -171,6 +179,7 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
         return _base_settings(data_dir=tmp_path, **overrides)
     urls = request.getfixturevalue("pg_database")
     asyncio.run(pg_truncate_all(urls["superuser"]))
+    _pg_nodeids.add(request.node.nodeid)
     return _base_settings(data_dir=tmp_path, database_url=urls["app"], database_owner_url=urls["owner"],
                           database_app_role=APP_ROLE, **overrides)
 

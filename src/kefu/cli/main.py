@@ -248,7 +248,7 @@ def audit_verify() -> None:
             reports = await verify_all(session, tenants)
         for report in reports:
             style = "green" if report.ok else "red"
-            console.print(f"[{style}]{report.line()}[/{style}]", highlight=False)
+            console.print(f"[{style}]{report.line()}[/{style}]", highlight=False, soft_wrap=True)
         return all(r.ok for r in reports)
 
     ok = _run(settings_owner, work)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from types import SimpleNamespace
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -26,11 +27,24 @@ LANG_COOKIE = "kefu_lang"
 
 router = APIRouter(include_in_schema=False)
 
+#: What the sign-in page says for each refusal (the API's detail can carry times and counts).
+LOGIN_ERRORS = {
+    "invalid-credentials": i18n.N_("Wrong username or password."),
+    "account-locked": i18n.N_(
+        "This account is locked after too many failed sign-ins. Try again later or ask an administrator."),
+    "login-throttled": i18n.N_("Too many sign-in attempts from your address. Wait a minute and try again."),
+    "account-disabled": i18n.N_("This account is disabled. Ask your administrator to enable it."),
+    "totp-required": i18n.N_("Enter the 6-digit code from your authenticator app."),
+    "invalid-totp": i18n.N_("The authenticator code is wrong or was already used; wait for the next code."),
+}
+
 
 async def page_locale(request: Request, tenant: CurrentTenant) -> Tenant:
-    if not request.cookies.get(LANG_COOKIE):
+    # The person's choice (cookie), then their browser's, then the organisation's default.
+    if not request.cookies.get(LANG_COOKIE) and not i18n.negotiate(request.headers.get("accept-language")):
         i18n.set_locale(tenant.locale)
-    request.state.tenant = tenant
+    # A plain copy for error pages, which render after the transaction (and its objects) are gone.
+    request.state.tenant = SimpleNamespace(id=tenant.id, slug=tenant.slug, name=tenant.name)
     return tenant
 
 
@@ -113,7 +127,7 @@ async def login_submit(
             await db.rollback()
         need_totp = exc.code in ("totp-required", "invalid-totp")
         return _login_page(request, tenant, status=exc.status, username=username, need_totp=need_totp,
-                           error=i18n.gettext(exc.detail), next_url=next)
+                           error=i18n.gettext(LOGIN_ERRORS.get(exc.code, exc.detail)), next_url=next)
     response = RedirectResponse(_safe_next(tenant, next), status_code=303)
     set_session_cookie(request, response, result.token)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path=f"/t/{tenant.slug}/login")
@@ -168,14 +182,14 @@ async def users_create(
     form = {"username": username, "display_name": display_name, "roles": roles, "department_id": department_id}
     try:
         dep = uuid.UUID(department_id) if department_id else None
-        user = await actions.do_create_user(db, actor, username=username, display_name=display_name,
-                                            password=password, roles=roles, department_id=dep)
+        async with db.begin_nested():
+            user = await actions.do_create_user(db, actor, username=username, display_name=display_name,
+                                                password=password, roles=roles, department_id=dep)
     except (KefuError, ValueError) as exc:
-        message = exc.detail if isinstance(exc, KefuError) else "Choose a department from the list."
+        message = exc.detail if isinstance(exc, KefuError) else i18n.N_("Choose a department from the list.")
         status = exc.status if isinstance(exc, KefuError) else 422
         if isinstance(exc, PermissionDenied):
             raise
-        await db.rollback()
         context = await _users_context(db, actor)
         return render(request, "tenancy/users.html", status_code=status, tenant=tenant, form=form,
                       error=i18n.gettext(message), **context)
@@ -225,13 +239,14 @@ async def departments_create(
 ) -> Response:
     error = None
     try:
-        await actions.do_create_department(db, actor, name=name.strip(), kind=kind, code=code.strip() or None,
-                                           parent_id=uuid.UUID(parent_id) if parent_id else None,
-                                           description=description.strip())
+        async with db.begin_nested():
+            await actions.do_create_department(db, actor, name=name.strip(), kind=kind,
+                                               code=code.strip() or None,
+                                               parent_id=uuid.UUID(parent_id) if parent_id else None,
+                                               description=description.strip())
     except (KefuError, ValueError) as exc:
         if isinstance(exc, PermissionDenied):
             raise
-        await db.rollback()
         error = i18n.gettext(exc.detail if isinstance(exc, KefuError) else "Choose a parent from the list.")
     departments = await queries.all_departments(db, actor)
     template = "tenancy/_departments_section.html" if _is_htmx(request) else "tenancy/departments.html"

@@ -35,27 +35,35 @@ class BodySizeLimit:
                     await self._reject(scope, send)
                     return
         received = 0
-        response_started = False
+        too_large = False
+        replaced = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    too_large = True
                     raise _TooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
+        async def guarded_send(message: Message) -> None:
+            # The app may catch our exception while parsing and answer 400 itself;
+            # whatever it says, an over-long body gets the 413.
+            nonlocal replaced
+            if too_large:
+                if not replaced:
+                    replaced = True
+                    await self._reject(scope, send)
+                return
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, guarded_send)
         except _TooLarge:
-            if not response_started:
+            if not replaced:
+                replaced = True
                 await self._reject(scope, send)
 
     async def _reject(self, scope: Scope, send: Send) -> None:

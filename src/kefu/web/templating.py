@@ -52,6 +52,7 @@ def render(request: Request, template: str, status_code: int = 200, headers: dic
     context.setdefault("locale", i18n.get_locale())
     context.setdefault("csrf_token", getattr(request.state, "csrf_token", None))
     context.setdefault("actor", getattr(request.state, "actor", None))
+    context.setdefault("tenant", getattr(request.state, "tenant", None))
     html = environment().get_template(template).render(**context)
     return HTMLResponse(html, status_code=status_code, headers=headers)
 
