@@ -28,13 +28,18 @@ OWNER_ROLE = "kefu_test_owner"
 APP_ROLE = "kefu_test_app"
 
 _pg_tests_ran = 0
-_pg_nodeids: set[str] = set()
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # user_properties travel from xdist workers to the controller, so the count is right either way.
     global _pg_tests_ran
-    if report.when == "call" and report.passed and report.nodeid in _pg_nodeids:
+    if report.when == "call" and report.passed and ("backend", "postgresql") in report.user_properties:
         _pg_tests_ran += 1
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if REQUIRE_PG and exitstatus == 0 and _pg_tests_ran == 0 and not hasattr(session.config, "workerinput"):
+        session.exitstatus = 1  # CI asked for PostgreSQL and none of its tests ran
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -179,7 +184,7 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
         return _base_settings(data_dir=tmp_path, **overrides)
     urls = request.getfixturevalue("pg_database")
     asyncio.run(pg_truncate_all(urls["superuser"]))
-    _pg_nodeids.add(request.node.nodeid)
+    request.node.user_properties.append(("backend", "postgresql"))
     return _base_settings(data_dir=tmp_path, database_url=urls["app"], database_owner_url=urls["owner"],
                           database_app_role=APP_ROLE, **overrides)
 

@@ -79,6 +79,11 @@ async def seed_demo(ctx: Context) -> DemoSummary:
             summary.created = True
         else:
             await bind_tenant(session, tenant.id)
+        tenant_id = tenant.id
+    from kefu.domains import demo_seeds
+
+    for seed in demo_seeds():  # each step is idempotent and commits its own work
+        await seed(ctx, tenant_id)
     for username, roles, _dep, _display in people:
         summary.logins.append((username, ", ".join(roles), DEMO_PASSWORD))
     return summary

@@ -86,12 +86,9 @@ def create_app(ctx: Context) -> FastAPI:
     app.state.context = ctx
     install_error_handlers(app)
 
-    from kefu.audit.api import router as audit_router
-    from kefu.tenancy.api import router as tenancy_router
-    from kefu.tenancy.pages import router as tenancy_pages
-    from kefu.tenancy.platform_api import router as platform_router
+    from kefu.domains import routers
 
-    for router in (tenancy_router, audit_router, platform_router, tenancy_pages):
+    for router in routers():
         app.include_router(router)
     for extra in ctx.services.get("routers", []):
         app.include_router(extra)

@@ -39,9 +39,10 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    from kefu.domains import NAV
     from kefu.tenancy.rules import ROLE_LABELS
 
-    env.globals.update(static_url=static_url, locales=i18n.LOCALE_NAMES, role_labels=ROLE_LABELS)
+    env.globals.update(static_url=static_url, locales=i18n.LOCALE_NAMES, role_labels=ROLE_LABELS, nav_items=NAV)
     env.filters["dt"] = lambda value, fmt="%Y-%m-%d %H:%M": value.strftime(fmt) if value else ""
     return env
 

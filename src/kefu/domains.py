@@ -1,0 +1,63 @@
+"""Where each domain plugs into the application: routers, pages, navigation and demo seeds.
+
+One list per kind of thing, each entry an import path, so adding a domain is
+one line here (and its own package), not edits scattered over the app.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+#: Modules whose ``router`` attribute is included in the app, in this order.
+ROUTER_MODULES: list[str] = [
+    "kefu.tenancy.api",
+    "kefu.tenancy.platform_api",
+    "kefu.audit.api",
+    "kefu.tenancy.pages",
+]
+
+#: Modules whose tables must be on ``Base.metadata`` (migrations, tests).
+MODEL_MODULES: list[str] = [
+    "kefu.tenancy.models",
+    "kefu.audit.models",
+]
+
+#: Demo seed steps ``async def seed(ctx, tenant_id) -> None``, run in order after the demo tenant exists.
+DEMO_SEEDS: list[str] = []
+
+
+@dataclass(frozen=True)
+class NavItem:
+    path: str  # relative to /t/{tenant}/
+    label: str  # English source string (translated in the template)
+    permission: str
+    testid: str
+
+
+#: Top navigation of the web UI, shown to actors holding the permission.
+NAV: list[NavItem] = [
+    NavItem("admin/users", "Users", "users.read", "nav-users"),
+    NavItem("admin/departments", "Departments", "departments.read", "nav-departments"),
+]
+
+
+def load(path: str) -> Any:
+    module_path, _, attribute = path.partition(":")
+    module = importlib.import_module(module_path)
+    return getattr(module, attribute) if attribute else module
+
+
+def routers() -> list[Any]:
+    return [load(path).router for path in ROUTER_MODULES]
+
+
+def import_models() -> None:
+    for path in MODEL_MODULES:
+        importlib.import_module(path)
+
+
+def demo_seeds() -> list[Callable[[Any, Any], Awaitable[None]]]:
+    return [load(path) for path in DEMO_SEEDS]
