@@ -9,8 +9,15 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kefu.audit.models import AuditChainHead, AuditEvent, PlatformAuditEvent, PlatformAuditHead
-from kefu.audit.rules import GENESIS_HASH, head_signature, link_hash
+from kefu.audit.models import (
+    AccessChainHead,
+    AccessLogEntry,
+    AuditChainHead,
+    AuditEvent,
+    PlatformAuditEvent,
+    PlatformAuditHead,
+)
+from kefu.audit.rules import ACCESS_FIELDS, GENESIS_HASH, head_signature, link_hash
 from kefu.core.actor import Actor
 from kefu.core.context import context_of
 from kefu.core.db import bound_tenant
@@ -112,3 +119,73 @@ async def record(
     head.signature = head_signature(key, chain, seq, digest)
     head.updated_at = entry["occurred_at"]
     await session.flush()
+
+
+ACCESS_ACTIONS = frozenset({"view", "reveal", "search", "play", "download", "export"})
+
+
+def access_chain_key(actor: Actor) -> str:
+    return f"{actor.kind.value}:{actor.id or actor.name}"[:64]
+
+
+async def record_access(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    *,
+    resource_type: str,
+    resource_id: Any = None,
+    justification_type: str | None = None,
+    justification_id: Any = None,
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AccessLogEntry:
+    """Write one access to customer data to the access log (who, what, when, from where, and why).
+
+    The caller decides whether the access is allowed; this records it, in the
+    caller's transaction, on the actor's own hash chain.
+    """
+    if action not in ACCESS_ACTIONS:
+        raise ValueError(f"unknown access action {action!r}")
+    if actor.tenant_id is None or bound_tenant(session) != actor.tenant_id:
+        raise RuntimeError("access records need a session bound to the actor's tenant")
+    ctx = context_of(session)
+    chain = access_chain_key(actor)
+    insert = _insert(session)
+    await session.execute(
+        insert(AccessChainHead)
+        .values(id=new_id(), tenant_id=actor.tenant_id, chain_key=chain, seq=0, hash=GENESIS_HASH,
+                signature=head_signature(ctx.key(AUDIT_KEY_PURPOSE), f"access:{actor.tenant_id}:{chain}", 0,
+                                         GENESIS_HASH),
+                updated_at=ctx.now())
+        .on_conflict_do_nothing(index_elements=["tenant_id", "chain_key"])
+    )
+    head = (await session.execute(
+        sa.select(AccessChainHead)
+        .where(AccessChainHead.tenant_id == actor.tenant_id, AccessChainHead.chain_key == chain)
+        .with_for_update().execution_options(populate_existing=True))).scalar_one()
+    entry: dict[str, Any] = {
+        "occurred_at": ctx.now(),
+        "actor_type": actor.kind.value,
+        "actor_id": actor.id,
+        "actor_name": actor.name[:100],
+        "action": action,
+        "resource_type": resource_type,
+        "resource_id": str(resource_id) if resource_id is not None else None,
+        "details": details or {},
+        "justification_type": justification_type,
+        "justification_id": str(justification_id) if justification_id is not None else None,
+        "reason": (reason or None) and reason[:300],
+        "ip": actor.ip,
+    }
+    seq = head.seq + 1
+    digest = link_hash(head.hash, {**entry, "chain": chain, "seq": seq}, ACCESS_FIELDS)
+    row = AccessLogEntry(tenant_id=actor.tenant_id, chain_key=chain, seq=seq, prev_hash=head.hash, hash=digest,
+                         **entry)
+    session.add(row)
+    head.seq = seq
+    head.hash = digest
+    head.signature = head_signature(ctx.key(AUDIT_KEY_PURPOSE), f"access:{actor.tenant_id}:{chain}", seq, digest)
+    head.updated_at = entry["occurred_at"]
+    await session.flush()
+    return row

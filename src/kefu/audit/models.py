@@ -70,4 +70,55 @@ class PlatformAuditHead(IdPrimaryKey, Base):
     updated_at: Mapped[datetime]
 
 
-APPEND_ONLY_TABLES = ("audit_events", "platform_audit_events")
+
+
+class AccessLogEntry(TenantOwned, Base):
+    """One read of customer data: a record view, a reveal of a masked field, a search, a recording
+    played or downloaded, an export.
+
+    Append-only like the audit log, and hash-chained per actor (``chain_key``)
+    rather than per tenant, so that thousands of agents reading records never
+    queue on one lock. ``justification_type``/``justification_id`` name the
+    call, work order or other task that explains the access; an access without
+    one must carry a ``reason`` and counts as unexplained (insider rule R1).
+    """
+
+    __tablename__ = "access_log"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "chain_key", "seq"),
+        sa.Index("ix_access_log_tenant_actor_at", "tenant_id", "actor_id", "occurred_at"),
+        sa.Index("ix_access_log_tenant_resource", "tenant_id", "resource_type", "resource_id"),
+    )
+
+    chain_key: Mapped[str] = mapped_column(sa.String(64))
+    seq: Mapped[int] = mapped_column(sa.BigInteger)
+    occurred_at: Mapped[datetime]
+    actor_type: Mapped[str] = mapped_column(sa.String(20))
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
+    actor_name: Mapped[str] = mapped_column(sa.String(100))
+    #: view | reveal | search | play | download | export
+    action: Mapped[str] = mapped_column(sa.String(20))
+    resource_type: Mapped[str] = mapped_column(sa.String(40))
+    resource_id: Mapped[str | None] = mapped_column(sa.String(64))
+    #: Which fields were shown unmasked (for reveals), search terms' hash, result counts …
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    justification_type: Mapped[str | None] = mapped_column(sa.String(40))
+    justification_id: Mapped[str | None] = mapped_column(sa.String(64))
+    reason: Mapped[str | None] = mapped_column(sa.String(300))
+    ip: Mapped[str | None] = mapped_column(sa.String(64))
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    hash: Mapped[str] = mapped_column(sa.String(64))
+
+
+class AccessChainHead(TenantOwned, Base):
+    __tablename__ = "access_chain_heads"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "chain_key"),)
+
+    chain_key: Mapped[str] = mapped_column(sa.String(64))
+    seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    hash: Mapped[str] = mapped_column(sa.String(64))
+    signature: Mapped[str] = mapped_column(sa.String(64))
+    updated_at: Mapped[datetime]
+
+
+APPEND_ONLY_TABLES = ("audit_events", "platform_audit_events", "access_log")

@@ -11,8 +11,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.audit.actions import AUDIT_KEY_PURPOSE, PLATFORM_CHAIN
-from kefu.audit.models import AuditChainHead, AuditEvent, PlatformAuditEvent, PlatformAuditHead
-from kefu.audit.rules import ENTRY_FIELDS, ChainReport, verify_chain
+from kefu.audit.models import (
+    AccessChainHead,
+    AccessLogEntry,
+    AuditChainHead,
+    AuditEvent,
+    PlatformAuditEvent,
+    PlatformAuditHead,
+)
+from kefu.audit.rules import ACCESS_FIELDS, ENTRY_FIELDS, ChainReport, verify_chain
 from kefu.core.context import context_of
 from kefu.core.db import bind_tenant
 
@@ -43,13 +50,14 @@ async def list_events(
     return list((await session.execute(stmt)).scalars())
 
 
-def _row_dict(row: Any, chain: str) -> dict[str, Any]:
-    data = {name: getattr(row, name) for name in ENTRY_FIELDS if name != "chain"}
+def _row_dict(row: Any, chain: str, fields: tuple[str, ...] = ENTRY_FIELDS) -> dict[str, Any]:
+    data = {name: getattr(row, name) for name in fields if name != "chain"}
     data.update(chain=chain, seq=row.seq, prev_hash=row.prev_hash, hash=row.hash)
     return data
 
 
-async def _stream(session: AsyncSession, model: Any, where: Any, chain: str) -> AsyncIterator[dict[str, Any]]:
+async def _stream(session: AsyncSession, model: Any, where: Any, chain: str,
+                  fields: tuple[str, ...] = ENTRY_FIELDS) -> AsyncIterator[dict[str, Any]]:
     last = 0
     while True:
         stmt = sa.select(model).where(where, model.seq > last).order_by(model.seq).limit(_BATCH)
@@ -57,7 +65,7 @@ async def _stream(session: AsyncSession, model: Any, where: Any, chain: str) -> 
         if not rows:
             return
         for row in rows:
-            yield _row_dict(row, chain)
+            yield _row_dict(row, chain, fields)
         last = rows[-1].seq
         session.expunge_all()
 
@@ -85,11 +93,37 @@ async def verify_platform_chain(session: AsyncSession) -> ChainReport:
     return verify_chain(PLATFORM_CHAIN, "platform", rows, head, key)
 
 
+async def verify_access_chains(session: AsyncSession, tenant_id: uuid.UUID, label: str) -> list[ChainReport]:
+    """Verify every actor's access-log chain in one tenant (session bound to it)."""
+    key = context_of(session).key(AUDIT_KEY_PURPOSE)
+    heads = list((await session.execute(
+        sa.select(AccessChainHead).where(AccessChainHead.tenant_id == tenant_id)
+        .order_by(AccessChainHead.chain_key))).scalars())
+    known = {h.chain_key for h in heads}
+    orphan_keys = (await session.execute(
+        sa.select(AccessLogEntry.chain_key).where(AccessLogEntry.tenant_id == tenant_id).distinct())).scalars()
+    reports = []
+    for chain_key in sorted(set(orphan_keys) - known):
+        reports.append(ChainReport(f"access:{tenant_id}:{chain_key}", f"{label} access log of {chain_key}", 0,
+                                   False, 1, "chain head record is missing"))
+    for head in heads:
+        chain = f"access:{tenant_id}:{head.chain_key}"
+        rows = await _collect(_stream(
+            session, AccessLogEntry,
+            sa.and_(AccessLogEntry.tenant_id == tenant_id, AccessLogEntry.chain_key == head.chain_key),
+            head.chain_key, ACCESS_FIELDS))
+        reports.append(verify_chain(chain, f"{label} access log of {head.chain_key}", rows,
+                                    {"seq": head.seq, "hash": head.hash, "signature": head.signature}, key,
+                                    ACCESS_FIELDS))
+    return reports
+
+
 async def verify_all(session: AsyncSession, tenants: list[tuple[uuid.UUID, str]]) -> list[ChainReport]:
     """The platform chain, then each tenant's chain (binding the session to each tenant in turn)."""
     reports = [await verify_platform_chain(session)]
     for tenant_id, slug in tenants:
         await bind_tenant(session, tenant_id)
         reports.append(await verify_tenant_chain(session, tenant_id, f"tenant {slug}"))
+        reports.extend(await verify_access_chains(session, tenant_id, f"tenant {slug}"))
     await bind_tenant(session, None)
     return reports

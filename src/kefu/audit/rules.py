@@ -31,6 +31,25 @@ ENTRY_FIELDS = (
 )
 
 
+#: The fields of an access-log entry that enter its hash.
+ACCESS_FIELDS = (
+    "chain",
+    "seq",
+    "occurred_at",
+    "actor_type",
+    "actor_id",
+    "actor_name",
+    "action",
+    "resource_type",
+    "resource_id",
+    "details",
+    "justification_type",
+    "justification_id",
+    "reason",
+    "ip",
+)
+
+
 def _normalise(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat(timespec="microseconds")
@@ -39,13 +58,13 @@ def _normalise(value: Any) -> Any:
     return str(value)
 
 
-def canonical_entry(entry: Mapping[str, Any]) -> bytes:
-    data = {name: _normalise(entry.get(name)) for name in ENTRY_FIELDS}
+def canonical_entry(entry: Mapping[str, Any], fields: tuple[str, ...] = ENTRY_FIELDS) -> bytes:
+    data = {name: _normalise(entry.get(name)) for name in fields}
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
-def link_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
-    return hashlib.sha256(prev_hash.encode() + b"\n" + canonical_entry(entry)).hexdigest()
+def link_hash(prev_hash: str, entry: Mapping[str, Any], fields: tuple[str, ...] = ENTRY_FIELDS) -> str:
+    return hashlib.sha256(prev_hash.encode() + b"\n" + canonical_entry(entry, fields)).hexdigest()
 
 
 def head_signature(key: bytes, chain: str, seq: int, head_hash: str) -> str:
@@ -74,6 +93,7 @@ def verify_chain(
     rows: Iterable[Mapping[str, Any]],
     head: Mapping[str, Any] | None,
     key: bytes,
+    fields: tuple[str, ...] = ENTRY_FIELDS,
 ) -> ChainReport:
     """Check every link and the signed head. ``rows`` must be in ascending ``seq`` order.
 
@@ -93,7 +113,7 @@ def verify_chain(
             return ChainReport(chain, label, count, False, seq, "duplicate or out-of-order sequence number")
         if row["prev_hash"] != prev:
             return ChainReport(chain, label, count, False, seq, "link does not point at the previous event")
-        if link_hash(prev, row) != row["hash"]:
+        if link_hash(prev, row, fields) != row["hash"]:
             return ChainReport(chain, label, count, False, seq, "content does not match its hash (modified)")
         prev = row["hash"]
         expected_seq += 1

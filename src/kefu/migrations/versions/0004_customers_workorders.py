@@ -1,14 +1,14 @@
-"""routing and calls (reserved: filled by the routing/calls work)
+"""customers and complaint work orders (reserved; filled by the work that owns it)
 
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-28 16:10:00
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-28 16:20:00
 """
 
 from collections.abc import Sequence
 
-revision: str = "0002"
-down_revision: str | None = "0001"
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

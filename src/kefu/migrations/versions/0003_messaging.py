@@ -1,0 +1,21 @@
+"""messaging: SMS outbox and inbound messages (reserved; filled by the work that owns it)
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-28 16:20:00
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0003"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
