@@ -76,6 +76,7 @@ def _base_settings(**kw: Any) -> Settings:
         "password_hash_memory_kib": 64,
         "password_hash_time_cost": 1,
         "login_rate_per_minute": 1000,
+        "run_background_services": False,
     }
     values.update(kw)
     return Settings(**values)

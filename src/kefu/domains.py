@@ -29,6 +29,14 @@ MODEL_MODULES: list[str] = [
 DEMO_SEEDS: list[str] = []
 
 
+#: Long-running services ``async def run(ctx, stop: asyncio.Event) -> None`` started with the web app
+#: (SMS outbox relay, SLA scheduler, the router host …) unless ``KEFU_RUN_BACKGROUND_SERVICES=0``.
+BACKGROUND_SERVICES: list[str] = []
+
+#: Typer sub-apps mounted on the ``kefu`` command: (command name, "module:attribute").
+CLI_APPS: list[tuple[str, str]] = []
+
+
 @dataclass(frozen=True)
 class NavItem:
     path: str  # relative to /t/{tenant}/
@@ -61,3 +69,11 @@ def import_models() -> None:
 
 def demo_seeds() -> list[Callable[[Any, Any], Awaitable[None]]]:
     return [load(path) for path in DEMO_SEEDS]
+
+
+def background_services() -> list[Callable[..., Awaitable[None]]]:
+    return [load(path) for path in BACKGROUND_SERVICES]
+
+
+def cli_apps() -> list[tuple[str, Any]]:
+    return [(name, load(path)) for name, path in CLI_APPS]

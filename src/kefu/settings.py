@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     base_url: str | None = None
     environment: Literal["production", "development", "test"] = "production"
 
+    #: Start the background services (SMS relay, SLA scheduler, router host …) with the web server.
+    run_background_services: bool = True
+
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
     session_idle_minutes: int = Field(default=60, ge=1)
     session_absolute_hours: int = Field(default=12, ge=1)

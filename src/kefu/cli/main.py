@@ -307,6 +307,19 @@ def demo(
     _serve(settings)
 
 
+def _mount_domain_commands() -> None:
+    from kefu.domains import cli_apps
+
+    for name, sub_app in cli_apps():
+        if isinstance(sub_app, typer.Typer):
+            app.add_typer(sub_app, name=name)
+        else:
+            app.command(name)(sub_app)
+
+
+_mount_domain_commands()
+
+
 def main() -> None:
     app()
 

@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from kefu.core.crypto import PasswordHasher, SecretBox, derive_key
+from kefu.core.pii import TenantCrypto, tenant_crypto
 from kefu.core.time import Clock, to_datetime
 
 if TYPE_CHECKING:
@@ -41,6 +42,10 @@ class Context:
     @cached_property
     def _keys(self) -> dict[str, bytes]:
         return {}
+
+    def pii(self, tenant: Any) -> TenantCrypto:
+        """The PII encryption and blind-index keys of a tenant (a ``Tenant`` row)."""
+        return tenant_crypto(self.settings.secret, tenant.id, tenant.pii_key_salt)
 
     @cached_property
     def totp_box(self) -> SecretBox:

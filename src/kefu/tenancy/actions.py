@@ -9,6 +9,7 @@ commits.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 import zoneinfo
 from dataclasses import dataclass
@@ -128,7 +129,8 @@ async def do_create_tenant(
     exists = (await session.execute(sa.select(Tenant.id).where(Tenant.slug == slug))).first()
     if exists:
         raise Conflict(f"An organisation with slug {slug!r} already exists; choose another slug.")
-    tenant = Tenant(slug=slug, name=name, timezone=timezone, locale=locale, settings={})
+    tenant = Tenant(slug=slug, name=name, timezone=timezone, locale=locale, settings={},
+                    pii_key_salt=secrets.token_hex(32))
     session.add(tenant)
     await session.flush()
     await audit.record(session, actor, "tenant.created", target_type="tenant", target_id=tenant.id,

@@ -22,6 +22,8 @@ class Tenant(IdPrimaryKey, Timestamps, Base):
     timezone: Mapped[str] = mapped_column(sa.String(64), default="Asia/Shanghai")
     locale: Mapped[str] = mapped_column(sa.String(10), default="zh_CN")
     is_active: Mapped[bool] = mapped_column(default=True)
+    #: Random salt of the tenant's PII keys (``core.pii``); null after crypto-shredding.
+    pii_key_salt: Mapped[str | None] = mapped_column(sa.String(64))
     #: Tenant-editable settings (see ``tenancy.schemas.TenantSettings``).
     settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 

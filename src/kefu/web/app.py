@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -67,9 +68,21 @@ def create_app(ctx: Context) -> FastAPI:
         await check_database_role(ctx)
         for hook in ctx.services.get("startup_hooks", []):
             await hook(app)
+        stop = asyncio.Event()
+        tasks: list[asyncio.Task[None]] = []
+        if ctx.settings.run_background_services:
+            from kefu.domains import background_services
+
+            tasks = [asyncio.create_task(service(ctx, stop), name=getattr(service, "__qualname__", "service"))
+                     for service in background_services()]
         try:
             yield
         finally:
+            stop.set()
+            if tasks:
+                _done, pending = await asyncio.wait(tasks, timeout=10)
+                for task in pending:
+                    task.cancel()
             for hook in reversed(ctx.services.get("shutdown_hooks", [])):
                 await hook(app)
             await dispose_context(ctx)

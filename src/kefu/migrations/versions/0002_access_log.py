@@ -1,4 +1,4 @@
-"""access log: every read of customer data, hash-chained per actor
+"""access log (every read of customer data, hash-chained per actor) and tenant PII key salts
 
 Revision ID: 0002
 Revises: 0001
@@ -63,6 +63,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_access_log_tenant_actor_at', ['tenant_id', 'actor_id', 'occurred_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_access_log_tenant_id'), ['tenant_id'], unique=False)
         batch_op.create_index('ix_access_log_tenant_resource', ['tenant_id', 'resource_type', 'resource_id'], unique=False)
+    with op.batch_alter_table("tenants", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("pii_key_salt", sa.String(length=64), nullable=True))
     enable_tenant_rls("access_log", "access_chain_heads")
     make_append_only("access_log")
 
@@ -70,5 +72,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     drop_append_only("access_log")
     disable_tenant_rls("access_log", "access_chain_heads")
+    with op.batch_alter_table("tenants", schema=None) as batch_op:
+        batch_op.drop_column("pii_key_salt")
     op.drop_table("access_log")
     op.drop_table("access_chain_heads")
