@@ -11,6 +11,7 @@ from kefu.core.context import Context
 from kefu.core.crypto import PasswordHasher
 from kefu.core.db import make_engine, make_session_factory
 from kefu.core.time import Clock, RealClock
+from kefu.realtime.hub import Hub
 from kefu.settings import Settings
 
 
@@ -28,6 +29,7 @@ def build_context(settings: Settings | None = None, *, clock: Clock | None = Non
     factory.configure(info={"context": ctx})
     ctx.session_factory = factory
     ctx.services["engine"] = engine
+    ctx.services["hub"] = Hub()
     return ctx
 
 

@@ -16,6 +16,7 @@ ROUTER_MODULES: list[str] = [
     "kefu.tenancy.api",
     "kefu.tenancy.platform_api",
     "kefu.audit.api",
+    "kefu.realtime.api",
     "kefu.tenancy.pages",
 ]
 

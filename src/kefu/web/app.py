@@ -66,6 +66,7 @@ def create_app(ctx: Context) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await check_database_role(ctx)
+        ctx.services["loop"] = asyncio.get_running_loop()
         for hook in ctx.services.get("startup_hooks", []):
             await hook(app)
         stop = asyncio.Event()
