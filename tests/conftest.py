@@ -118,14 +118,19 @@ def pg_database() -> Iterator[dict[str, str] | None]:
     base, admin_db = _pg_parts(PG_URL)
     host = base.split("@")[-1]
     name = f"kefu_test_{_worker()}"
-    asyncio.run(_pg_admin(PG_URL, [
-        f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname='{OWNER_ROLE}') THEN "
-        f"CREATE ROLE {OWNER_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS; END IF; END $$",
-        f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname='{APP_ROLE}') THEN "
-        f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS; END IF; END $$",
-        f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",
-        f"CREATE DATABASE {name} OWNER {OWNER_ROLE}",
-    ]))
+    asyncio.run(
+        _pg_admin(
+            PG_URL,
+            [
+                f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname='{OWNER_ROLE}') THEN "
+                f"CREATE ROLE {OWNER_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS; END IF; END $$",
+                f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname='{APP_ROLE}') THEN "
+                f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS; END IF; END $$",
+                f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",
+                f"CREATE DATABASE {name} OWNER {OWNER_ROLE}",
+            ],
+        )
+    )
     scheme = "postgresql+asyncpg://"
     urls = {
         "name": name,
@@ -134,8 +139,9 @@ def pg_database() -> Iterator[dict[str, str] | None]:
         "app": f"{scheme}{APP_ROLE}@{host}/{name}",
     }
     asyncio.run(_pg_admin(urls["superuser"], ["ALTER SCHEMA public OWNER TO " + OWNER_ROLE]))
-    migrations.upgrade(_base_settings(database_url=urls["app"], database_owner_url=urls["owner"],
-                                      database_app_role=APP_ROLE))
+    migrations.upgrade(
+        _base_settings(database_url=urls["app"], database_owner_url=urls["owner"], database_app_role=APP_ROLE)
+    )
     yield urls
     asyncio.run(_pg_admin(PG_URL, [f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"]))
 
@@ -145,8 +151,12 @@ async def pg_truncate_all(superuser_url: str) -> None:
 
     conn = await asyncpg.connect(_asyncpg_dsn(superuser_url))
     try:
-        tables = [r["tablename"] for r in await conn.fetch(
-            "select tablename from pg_tables where schemaname='public' and tablename <> 'alembic_version'")]
+        tables = [
+            r["tablename"]
+            for r in await conn.fetch(
+                "select tablename from pg_tables where schemaname='public' and tablename <> 'alembic_version'"
+            )
+        ]
         if tables:
             await conn.execute("SET session_replication_role = replica")
             await conn.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
@@ -186,8 +196,13 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
     urls = request.getfixturevalue("pg_database")
     asyncio.run(pg_truncate_all(urls["superuser"]))
     request.node.user_properties.append(("backend", "postgresql"))
-    return _base_settings(data_dir=tmp_path, database_url=urls["app"], database_owner_url=urls["owner"],
-                          database_app_role=APP_ROLE, **overrides)
+    return _base_settings(
+        data_dir=tmp_path,
+        database_url=urls["app"],
+        database_owner_url=urls["owner"],
+        database_app_role=APP_ROLE,
+        **overrides,
+    )
 
 
 @pytest.fixture

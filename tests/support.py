@@ -49,23 +49,42 @@ class World:
     async def tenant(self, slug: str = "acme", name: str | None = None) -> TenantInfo:
         async with self.session() as s:
             tenant, admin = await do_create_tenant(
-                s, Actor.system("test"), slug=slug, name=name or slug.title(), admin_username="admin",
-                admin_password=PASSWORD, admin_display_name="Admin")
+                s,
+                Actor.system("test"),
+                slug=slug,
+                name=name or slug.title(),
+                admin_username="admin",
+                admin_password=PASSWORD,
+                admin_display_name="Admin",
+            )
             await s.commit()
         assert admin is not None
         return TenantInfo(tenant, admin)
 
     def admin_actor(self, tenant_id: uuid.UUID) -> Actor:
-        return Actor(Actor.system("test").kind, tenant_id, None, "test", frozenset(Permission),
-                     roles=("tenant_admin",))
+        return Actor(Actor.system("test").kind, tenant_id, None, "test", frozenset(Permission), roles=("tenant_admin",))
 
-    async def user(self, t: TenantInfo, username: str, roles: list[str], *, password: str = PASSWORD,
-                   department_id: uuid.UUID | None = None, display_name: str | None = None) -> User:
+    async def user(
+        self,
+        t: TenantInfo,
+        username: str,
+        roles: list[str],
+        *,
+        password: str = PASSWORD,
+        department_id: uuid.UUID | None = None,
+        display_name: str | None = None,
+    ) -> User:
         async with self.session() as s:
             await bind_tenant(s, t.id)
-            user = await do_create_user(s, self.admin_actor(t.id), username=username, password=password,
-                                        display_name=display_name or username, roles=roles,
-                                        department_id=department_id)
+            user = await do_create_user(
+                s,
+                self.admin_actor(t.id),
+                username=username,
+                password=password,
+                display_name=display_name or username,
+                roles=roles,
+                department_id=department_id,
+            )
             await s.commit()
         return user
 
@@ -84,8 +103,9 @@ class World:
     async def token_client(self, t: TenantInfo, scopes: list[str]) -> httpx.AsyncClient:
         async with self.session() as s:
             await bind_tenant(s, t.id)
-            _row, secret = await do_create_api_token(s, self.admin_actor(t.id), name=f"t-{uuid.uuid4().hex[:8]}",
-                                                     scopes=scopes, expires_in_days=None)
+            _row, secret = await do_create_api_token(
+                s, self.admin_actor(t.id), name=f"t-{uuid.uuid4().hex[:8]}", scopes=scopes, expires_in_days=None
+            )
             await s.commit()
         c = self.client()
         c.headers["Authorization"] = f"Bearer {secret}"

@@ -23,11 +23,11 @@ async def _assert_problem(r, status: int, words: str) -> None:
 
 async def test_malformed_json(world, admin):
     before = await world.digest([admin.tenant.id])
-    r = await admin.post("/api/v1/t/acme/departments", content=b"{not json",
-                         headers={"content-type": "application/json"})
+    r = await admin.post(
+        "/api/v1/t/acme/departments", content=b"{not json", headers={"content-type": "application/json"}
+    )
     await _assert_problem(r, 422, "not valid JSON")
-    r = await admin.post("/api/v1/t/acme/departments", content=b"",
-                         headers={"content-type": "application/json"})
+    r = await admin.post("/api/v1/t/acme/departments", content=b"", headers={"content-type": "application/json"})
     assert r.status_code == 422
     r = await admin.post("/api/v1/t/acme/departments", json=["a", "list"])
     assert r.status_code == 422
@@ -59,8 +59,7 @@ async def test_oversized_bodies_are_refused(world, admin):
         for _ in range(40):
             yield b"x" * 65536
 
-    r = await admin.post("/api/v1/t/acme/departments", content=chunks(),
-                         headers={"content-type": "application/json"})
+    r = await admin.post("/api/v1/t/acme/departments", content=chunks(), headers={"content-type": "application/json"})
     assert r.status_code == 413
     assert await world.digest([admin.tenant.id]) == before
 

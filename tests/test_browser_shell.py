@@ -26,8 +26,14 @@ def _seed(settings) -> None:
         ctx = build_context(settings)
         try:
             async with ctx.session_factory() as s:
-                await do_create_tenant(s, Actor.system("browser-test"), slug="acme", name="示例公司",
-                                       admin_username="admin", admin_password=PASSWORD)
+                await do_create_tenant(
+                    s,
+                    Actor.system("browser-test"),
+                    slug="acme",
+                    name="示例公司",
+                    admin_username="admin",
+                    admin_password=PASSWORD,
+                )
                 await s.commit()
         finally:
             await dispose_context(ctx)
@@ -43,8 +49,10 @@ def test_sign_in_and_create_a_user_in_chromium(settings):
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         # The deliberate wrong password answers 401; any other failed load or script error is a defect.
-        page.on("console", lambda msg: errors.append(msg.text)
-                if msg.type == "error" and "status of 401" not in msg.text else None)
+        page.on(
+            "console",
+            lambda msg: errors.append(msg.text) if msg.type == "error" and "status of 401" not in msg.text else None,
+        )
 
         page.goto(f"{base}/t/acme/login")
         page.get_by_test_id("username").fill("admin")

@@ -17,8 +17,12 @@ runner = CliRunner()
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    env = {"KEFU_DATA_DIR": str(settings.data_dir), "KEFU_SECRET_KEY": "cli-test-secret-0123456789-abcdefghijk",
-           "KEFU_PASSWORD_HASH_MEMORY_KIB": "64", "KEFU_PASSWORD_HASH_TIME_COST": "1"}
+    env = {
+        "KEFU_DATA_DIR": str(settings.data_dir),
+        "KEFU_SECRET_KEY": "cli-test-secret-0123456789-abcdefghijk",
+        "KEFU_PASSWORD_HASH_MEMORY_KIB": "64",
+        "KEFU_PASSWORD_HASH_TIME_COST": "1",
+    }
     if settings.database_url:
         env["KEFU_DATABASE_URL"] = settings.database_url
         env["KEFU_DATABASE_OWNER_URL"] = settings.database_owner_url or settings.database_url
@@ -44,8 +48,12 @@ def test_db_upgrade_on_an_empty_embedded_database(tmp_path):
 
 def test_tenant_and_user_creation(settings):
     env = _env(settings)
-    result = runner.invoke(cli, ["tenant", "create", "acme", "--name", "Acme 电信", "--admin-username", "boss",
-                                 "--password-stdin"], input="a long admin phrase\n", env=env)
+    result = runner.invoke(
+        cli,
+        ["tenant", "create", "acme", "--name", "Acme 电信", "--admin-username", "boss", "--password-stdin"],
+        input="a long admin phrase\n",
+        env=env,
+    )
     assert result.exit_code == 0, result.output
     assert "Created organisation acme" in result.output and "/t/acme/login" in result.output
     result = runner.invoke(cli, ["tenant", "create", "acme", "--name", "Again"], env=env)
@@ -53,19 +61,42 @@ def test_tenant_and_user_creation(settings):
     result = runner.invoke(cli, ["tenant", "create", "Bad Slug!", "--name", "x"], env=env)
     assert result.exit_code == 1 and "slug" in result.output.lower()
 
-    result = runner.invoke(cli, ["user", "create", "lina", "--tenant", "acme", "--role", "agent", "--role",
-                                 "supervisor", "--name", "李娜", "--password-stdin"],
-                           input="another long phrase\n", env=env)
+    result = runner.invoke(
+        cli,
+        [
+            "user",
+            "create",
+            "lina",
+            "--tenant",
+            "acme",
+            "--role",
+            "agent",
+            "--role",
+            "supervisor",
+            "--name",
+            "李娜",
+            "--password-stdin",
+        ],
+        input="another long phrase\n",
+        env=env,
+    )
     assert result.exit_code == 0, result.output
     assert "roles agent, supervisor" in result.output
-    result = runner.invoke(cli, ["user", "create", "x1x", "--tenant", "acme", "--role", "wizard",
-                                 "--password-stdin"], input="another long phrase\n", env=env)
+    result = runner.invoke(
+        cli,
+        ["user", "create", "x1x", "--tenant", "acme", "--role", "wizard", "--password-stdin"],
+        input="another long phrase\n",
+        env=env,
+    )
     assert result.exit_code == 1 and "unknown role" in result.output
-    result = runner.invoke(cli, ["user", "create", "x1x", "--tenant", "nowhere", "--role", "agent",
-                                 "--password-stdin"], input="another long phrase\n", env=env)
+    result = runner.invoke(
+        cli,
+        ["user", "create", "x1x", "--tenant", "nowhere", "--role", "agent", "--password-stdin"],
+        input="another long phrase\n",
+        env=env,
+    )
     assert result.exit_code == 1 and "No organisation" in result.output
-    result = runner.invoke(cli, ["operator", "create", "ops", "--password-stdin"], input="operator phrase 1\n",
-                           env=env)
+    result = runner.invoke(cli, ["operator", "create", "ops", "--password-stdin"], input="operator phrase 1\n", env=env)
     assert result.exit_code == 0, result.output
     result = runner.invoke(cli, ["audit", "verify"], env=env)
     assert result.exit_code == 0, result.output
@@ -90,8 +121,15 @@ def test_demo_seed_is_idempotent_and_its_logins_work(settings):
             async with ctx.session_factory() as s:
                 tenant = await tenant_by_slug(s, "demo")
                 await bind_tenant(s, tenant.id)
-                signin = await do_login(s, tenant, username="agent1", password=DEMO_PASSWORD, totp_code=None,
-                                        ip="127.0.0.1", user_agent="test")
+                signin = await do_login(
+                    s,
+                    tenant,
+                    username="agent1",
+                    password=DEMO_PASSWORD,
+                    totp_code=None,
+                    ip="127.0.0.1",
+                    user_agent="test",
+                )
                 await s.commit()
             return first, second, signin.user.display_name
         finally:

@@ -21,10 +21,16 @@ from kefu.core.pii import (
 SECRET = b"s" * 48
 
 
-@pytest.mark.parametrize(("raw", "e164"), [
-    ("13812341234", "+8613812341234"), ("+86 138-1234-1234", "+8613812341234"),
-    ("010-62345678", "+861062345678"), ("4008123456", "+864008123456"), ("95588", "95588"),
-])
+@pytest.mark.parametrize(
+    ("raw", "e164"),
+    [
+        ("13812341234", "+8613812341234"),
+        ("+86 138-1234-1234", "+8613812341234"),
+        ("010-62345678", "+861062345678"),
+        ("4008123456", "+864008123456"),
+        ("95588", "95588"),
+    ],
+)
 def test_normalize_phone(raw, e164):
     assert normalize_phone(raw) == e164
 
@@ -59,9 +65,11 @@ def test_encryption_is_bound_to_tenant_row_and_field():
     assert sealed and "张伟" not in sealed
     assert a.open(sealed, row_id=row, field="name") == "张伟"
     assert a.seal("张伟", row_id=row, field="name") != sealed  # randomised
-    for attempt in (lambda: b.open(sealed, row_id=row, field="name"),
-                    lambda: a.open(sealed, row_id=uuid.uuid4(), field="name"),
-                    lambda: a.open(sealed, row_id=row, field="address")):
+    for attempt in (
+        lambda: b.open(sealed, row_id=row, field="name"),
+        lambda: a.open(sealed, row_id=uuid.uuid4(), field="name"),
+        lambda: a.open(sealed, row_id=row, field="address"),
+    ):
         with pytest.raises(InvalidTag):
             attempt()
     assert a.phone_index("+8613812341234") == a.phone_index("+8613812341234")

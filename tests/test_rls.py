@@ -26,27 +26,47 @@ async def test_every_tenant_table_has_forced_rls_and_a_policy(world):
     expected = set(tenant_tables(Base.metadata))
     assert {"users", "departments", "audit_events"} <= expected
     async with world.session() as s:
-        rows = (await s.execute(sa.text(
-            "select c.relname, c.relrowsecurity, c.relforcerowsecurity, "
-            "(select count(*) from pg_policy p where p.polrelid = c.oid) "
-            "from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-            "where n.nspname = 'public' and c.relkind = 'r'"))).all()
-        columns = (await s.execute(sa.text(
-            "select table_name from information_schema.columns "
-            "where table_schema = 'public' and column_name = 'tenant_id'"))).scalars().all()
+        rows = (
+            await s.execute(
+                sa.text(
+                    "select c.relname, c.relrowsecurity, c.relforcerowsecurity, "
+                    "(select count(*) from pg_policy p where p.polrelid = c.oid) "
+                    "from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                    "where n.nspname = 'public' and c.relkind = 'r'"
+                )
+            )
+        ).all()
+        columns = (
+            (
+                await s.execute(
+                    sa.text(
+                        "select table_name from information_schema.columns "
+                        "where table_schema = 'public' and column_name = 'tenant_id'"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
     info = {name: (enabled, forced, policies) for name, enabled, forced, policies in rows}
     # Every table with a tenant_id column in the live database, not only those the models know.
     for table in set(columns) | expected:
         enabled, forced, policies = info[table]
-        assert enabled and forced and policies >= 1, f"{table}: RLS enabled={enabled} forced={forced} policies={policies}"
+        assert enabled and forced and policies >= 1, (
+            f"{table}: RLS enabled={enabled} forced={forced} policies={policies}"
+        )
 
 
 async def test_app_role_is_neither_owner_nor_superuser(world):
     async with world.session() as s:
-        su, bypass = (await s.execute(sa.text(
-            "select rolsuper, rolbypassrls from pg_roles where rolname = current_user"))).one()
-        owned = (await s.execute(sa.text(
-            "select count(*) from pg_tables where schemaname='public' and tableowner = current_user"))).scalar()
+        su, bypass = (
+            await s.execute(sa.text("select rolsuper, rolbypassrls from pg_roles where rolname = current_user"))
+        ).one()
+        owned = (
+            await s.execute(
+                sa.text("select count(*) from pg_tables where schemaname='public' and tableowner = current_user")
+            )
+        ).scalar()
     assert not su and not bypass and owned == 0
 
 

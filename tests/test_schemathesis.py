@@ -34,21 +34,33 @@ def _seed(settings: Settings) -> dict[str, Any]:
         ctx = build_context(settings)
         try:
             async with ctx.session_factory() as s:
-                tenant, admin = await do_create_tenant(s, Actor.system("fuzz"), slug="acme", name="Acme",
-                                                       admin_username="admin", admin_password="fuzz pass phrase")
-                actor = Actor(Actor.system("x").kind, tenant.id, None, "fuzz", frozenset(Permission),
-                              roles=("tenant_admin",))
+                tenant, admin = await do_create_tenant(
+                    s,
+                    Actor.system("fuzz"),
+                    slug="acme",
+                    name="Acme",
+                    admin_username="admin",
+                    admin_password="fuzz pass phrase",
+                )
+                actor = Actor(
+                    Actor.system("x").kind, tenant.id, None, "fuzz", frozenset(Permission), roles=("tenant_admin",)
+                )
                 await bind_tenant(s, tenant.id)
                 dep = await do_create_department(s, actor, name="网络部")
-                user = await do_create_user(s, actor, username="agent1", display_name="A", roles=["agent"],
-                                            password="fuzz pass phrase")
-                _, auth = await do_create_api_token(s, actor, name="fuzz-auth", scopes=list(Permission),
-                                                    expires_in_days=None)
-                other, _ = await do_create_api_token(s, actor, name="fuzz-target", scopes=["users.read"],
-                                                     expires_in_days=None)
+                user = await do_create_user(
+                    s, actor, username="agent1", display_name="A", roles=["agent"], password="fuzz pass phrase"
+                )
+                _, auth = await do_create_api_token(
+                    s, actor, name="fuzz-auth", scopes=list(Permission), expires_in_days=None
+                )
+                other, _ = await do_create_api_token(
+                    s, actor, name="fuzz-target", scopes=["users.read"], expires_in_days=None
+                )
                 await s.commit()
-                return {"token": auth, "ids": {"user_id": user.id, "department_id": dep.id, "token_id": other.id,
-                                               "tenant_id": tenant.id}}
+                return {
+                    "token": auth,
+                    "ids": {"user_id": user.id, "department_id": dep.id, "token_id": other.id, "tenant_id": tenant.id},
+                }
         finally:
             await dispose_context(ctx)
 
@@ -73,8 +85,14 @@ def test_fuzzing_the_api_finds_no_server_error(settings):
 def _fuzz_operation(operation: Any, mode: GenerationMode, seed: dict[str, Any], failures: list[str]) -> None:
     headers = {"Authorization": f"Bearer {seed['token']}"}
 
-    @hypothesis.settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, derandomize=True,
-                         suppress_health_check=list(HealthCheck), phases=[hypothesis.Phase.generate])
+    @hypothesis.settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        phases=[hypothesis.Phase.generate],
+    )
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case: Any) -> None:
         params = case.path_parameters or {}

@@ -19,10 +19,24 @@ async def test_accesses_are_recorded_and_chained_per_actor(world):
     async with world.session() as s:
         await bind_tenant(s, t.id)
         for i in range(3):
-            await audit.record_access(s, actor, "view", resource_type="customer", resource_id=f"c{i}",
-                                      justification_type="call", justification_id="call-1")
-        await audit.record_access(s, other, "reveal", resource_type="customer", resource_id="c1",
-                                  reason="customer asked to confirm the number", details={"fields": ["phone"]})
+            await audit.record_access(
+                s,
+                actor,
+                "view",
+                resource_type="customer",
+                resource_id=f"c{i}",
+                justification_type="call",
+                justification_id="call-1",
+            )
+        await audit.record_access(
+            s,
+            other,
+            "reveal",
+            resource_type="customer",
+            resource_id="c1",
+            reason="customer asked to confirm the number",
+            details={"fields": ["phone"]},
+        )
         await s.commit()
     async with world.session() as s:
         await bind_tenant(s, t.id)
@@ -53,5 +67,6 @@ async def test_unknown_access_actions_are_refused(world):
     async with world.session() as s:
         await bind_tenant(s, t.id)
         with pytest.raises(ValueError, match="unknown access action"):
-            await audit.record_access(s, Actor(ActorKind.USER, t.id, t.admin.id, "admin"), "peek",
-                                      resource_type="customer")
+            await audit.record_access(
+                s, Actor(ActorKind.USER, t.id, t.admin.id, "admin"), "peek", resource_type="customer"
+            )

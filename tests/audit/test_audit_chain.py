@@ -39,13 +39,21 @@ def _seed(settings: Settings, events: int = 6) -> Any:
         ctx = build_context(settings)
         try:
             async with ctx.session_factory() as s:
-                tenant, _ = await do_create_tenant(s, Actor.system("test"), slug="acme", name="Acme",
-                                                   admin_username="admin", admin_password=PASSWORD)
-                admin = Actor(Actor.system("t").kind, tenant.id, None, "test",
-                              frozenset({"users.manage", "roles.assign"}), roles=("tenant_admin",))
+                tenant, _ = await do_create_tenant(
+                    s, Actor.system("test"), slug="acme", name="Acme", admin_username="admin", admin_password=PASSWORD
+                )
+                admin = Actor(
+                    Actor.system("t").kind,
+                    tenant.id,
+                    None,
+                    "test",
+                    frozenset({"users.manage", "roles.assign"}),
+                    roles=("tenant_admin",),
+                )
                 for i in range(events):
-                    user = await do_create_user(s, admin, username=f"agent{i}", display_name=f"A{i}",
-                                                password=PASSWORD, roles=["agent"])
+                    user = await do_create_user(
+                        s, admin, username=f"agent{i}", display_name=f"A{i}", password=PASSWORD, roles=["agent"]
+                    )
                 await do_update_user(s, admin, user.id, {"roles": ["agent", "supervisor"]})
                 await s.commit()
                 return tenant.id
@@ -99,8 +107,9 @@ def test_verify_detects_a_modified_row(settings):
     _tamper(settings, ["UPDATE audit_events SET actor_name = 'someone-else' WHERE seq = 4"])
     result = _verify(settings)
     assert result.exit_code == 1
-    assert "BROKEN  tenant acme: first broken link at seq 4: content does not match its hash (modified)" \
-        in result.output
+    assert (
+        "BROKEN  tenant acme: first broken link at seq 4: content does not match its hash (modified)" in result.output
+    )
 
 
 def test_verify_detects_a_deleted_row(settings):
@@ -121,10 +130,13 @@ def test_verify_detects_a_cut_off_tail(settings):
 
 def test_verify_detects_a_forged_head_after_cutting_the_tail(settings):
     _seed(settings)
-    _tamper(settings, [
-        "DELETE FROM audit_events WHERE seq >= 8",
-        "UPDATE audit_chain_heads SET seq = 7, hash = (SELECT hash FROM audit_events WHERE seq = 7)",
-    ])
+    _tamper(
+        settings,
+        [
+            "DELETE FROM audit_events WHERE seq >= 8",
+            "UPDATE audit_chain_heads SET seq = 7, hash = (SELECT hash FROM audit_events WHERE seq = 7)",
+        ],
+    )
     result = _verify(settings)
     assert result.exit_code == 1
     assert "chain head signature is invalid" in result.output
@@ -161,11 +173,16 @@ async def test_audit_rows_cannot_be_changed_through_the_application_connection(w
 async def test_security_relevant_actions_are_recorded_with_who_what_when_where(world):
     t = await world.tenant("acme")
     c = world.client()
-    await c.post("/api/v1/t/acme/auth/login", json={"username": "admin", "password": "wrong password"},
-                 headers={"user-agent": "pytest-browser"})
+    await c.post(
+        "/api/v1/t/acme/auth/login",
+        json={"username": "admin", "password": "wrong password"},
+        headers={"user-agent": "pytest-browser"},
+    )
     admin = await world.login(t)
-    r = await admin.post("/api/v1/t/acme/users", json={"username": "lina", "display_name": "李娜",
-                                                       "password": PASSWORD, "roles": ["agent"]})
+    r = await admin.post(
+        "/api/v1/t/acme/users",
+        json={"username": "lina", "display_name": "李娜", "password": PASSWORD, "roles": ["agent"]},
+    )
     user_id = r.json()["id"]
     await admin.patch(f"/api/v1/t/acme/users/{user_id}", json={"roles": ["agent", "supervisor"]})
     r = await admin.post("/api/v1/t/acme/api-tokens", json={"name": "crm", "scopes": ["users.read"]})
@@ -174,11 +191,23 @@ async def test_security_relevant_actions_are_recorded_with_who_what_when_where(w
     await admin.post(f"/api/v1/t/acme/users/{user_id}/disable")
     async with world.session() as s:
         await bind_tenant(s, t.id)
-        rows = list((await s.execute(sa.select(AuditEvent).where(AuditEvent.tenant_id == t.id)
-                                     .order_by(AuditEvent.seq))).scalars())
+        rows = list(
+            (
+                await s.execute(sa.select(AuditEvent).where(AuditEvent.tenant_id == t.id).order_by(AuditEvent.seq))
+            ).scalars()
+        )
     by_action = {r.action: r for r in rows}
-    for action in ("tenant.created", "user.created", "auth.login_failed", "auth.login", "user.roles_changed",
-                   "token.created", "token.revoked", "settings.changed", "user.disabled"):
+    for action in (
+        "tenant.created",
+        "user.created",
+        "auth.login_failed",
+        "auth.login",
+        "user.roles_changed",
+        "token.created",
+        "token.revoked",
+        "settings.changed",
+        "user.disabled",
+    ):
         assert action in by_action, f"{action} not audited; got {sorted(by_action)}"
     failed = by_action["auth.login_failed"]
     assert failed.outcome == "failure" and failed.user_agent == "pytest-browser" and failed.ip

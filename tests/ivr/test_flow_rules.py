@@ -8,9 +8,12 @@ import pytest
 
 from kefu.ivr.rules import BusinessHours, FlowProblem, validate_flow
 
-HOURS = {"timezone": "Asia/Shanghai", "weekly": {d: [["08:00", "12:00"], ["13:00", "20:00"]]
-                                                for d in ("mon", "tue", "wed", "thu", "fri")},
-         "holidays": ["2026-10-01"], "working_days": ["2026-10-10"]}
+HOURS = {
+    "timezone": "Asia/Shanghai",
+    "weekly": {d: [["08:00", "12:00"], ["13:00", "20:00"]] for d in ("mon", "tue", "wed", "thu", "fri")},
+    "holidays": ["2026-10-01"],
+    "working_days": ["2026-10-10"],
+}
 
 
 def good_flow() -> dict:
@@ -19,12 +22,20 @@ def good_flow() -> dict:
         "nodes": {
             "welcome": {"type": "play", "prompt": {"text": "您好，欢迎致电"}, "next": "hours"},
             "hours": {"type": "hours", "hours": HOURS, "open": "menu", "closed": "voicemail"},
-            "menu": {"type": "menu", "prompt": {"text": "查询话费请按1，人工服务请按0"},
-                     "options": {"1": "balance", "0": "agents"}, "no_input": "agents"},
-            "balance": {"type": "self_service", "action": "sms_balance", "prompt": {"text": "已发送"},
-                        "next": "menu"},
-            "agents": {"type": "queue", "queue": "general", "priority": 1, "callback_offer_after": 120,
-                       "callback_prompt": {"text": "按1预约回拨"}},
+            "menu": {
+                "type": "menu",
+                "prompt": {"text": "查询话费请按1，人工服务请按0"},
+                "options": {"1": "balance", "0": "agents"},
+                "no_input": "agents",
+            },
+            "balance": {"type": "self_service", "action": "sms_balance", "prompt": {"text": "已发送"}, "next": "menu"},
+            "agents": {
+                "type": "queue",
+                "queue": "general",
+                "priority": 1,
+                "callback_offer_after": 120,
+                "callback_prompt": {"text": "按1预约回拨"},
+            },
             "voicemail": {"type": "voicemail", "prompt": {"file": "closed.wav"}},
         },
     }
@@ -35,17 +46,20 @@ def test_a_good_flow_passes():
     assert flow.nodes["agents"].queue == "general"
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda f: f["nodes"]["menu"]["options"].update({"2": "nowhere"}), "'nowhere', which does not exist"),
-    (lambda f: f["nodes"].update({"orphan": {"type": "hangup"}}), "'orphan' cannot be reached"),
-    (lambda f: f["nodes"]["agents"].update({"queue": "billing"}), "queue 'billing' does not exist"),
-    (lambda f: f.update({"start": "missing"}), "start node 'missing' does not exist"),
-    (lambda f: f["nodes"]["menu"]["options"].update({"12": "agents"}), "must be one key"),
-    (lambda f: f["nodes"]["welcome"].update({"prompt": {}}), "needs a 'file' or a 'text'"),
-    (lambda f: f["nodes"]["balance"].update({"action": "format_disk"}), "unknown self-service action"),
-    (lambda f: f["nodes"]["welcome"].update({"colour": "red"}), "Extra inputs are not permitted"),
-    (lambda f: f["nodes"]["agents"].pop("callback_prompt"), "callback offer needs a callback_prompt"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: f["nodes"]["menu"]["options"].update({"2": "nowhere"}), "'nowhere', which does not exist"),
+        (lambda f: f["nodes"].update({"orphan": {"type": "hangup"}}), "'orphan' cannot be reached"),
+        (lambda f: f["nodes"]["agents"].update({"queue": "billing"}), "queue 'billing' does not exist"),
+        (lambda f: f.update({"start": "missing"}), "start node 'missing' does not exist"),
+        (lambda f: f["nodes"]["menu"]["options"].update({"12": "agents"}), "must be one key"),
+        (lambda f: f["nodes"]["welcome"].update({"prompt": {}}), "needs a 'file' or a 'text'"),
+        (lambda f: f["nodes"]["balance"].update({"action": "format_disk"}), "unknown self-service action"),
+        (lambda f: f["nodes"]["welcome"].update({"colour": "red"}), "Extra inputs are not permitted"),
+        (lambda f: f["nodes"]["agents"].pop("callback_prompt"), "callback offer needs a callback_prompt"),
+    ],
+)
 def test_bad_flows_are_rejected_naming_the_node(change, message):
     flow = good_flow()
     change(flow)
@@ -55,10 +69,13 @@ def test_bad_flows_are_rejected_naming_the_node(change, message):
 
 
 def test_a_loop_without_exit_is_rejected():
-    flow = {"start": "a", "nodes": {
-        "a": {"type": "play", "prompt": {"text": "a"}, "next": "b"},
-        "b": {"type": "menu", "prompt": {"text": "b"}, "options": {"1": "a"}, "no_input": "a"},
-    }}
+    flow = {
+        "start": "a",
+        "nodes": {
+            "a": {"type": "play", "prompt": {"text": "a"}, "next": "b"},
+            "b": {"type": "menu", "prompt": {"text": "b"}, "options": {"1": "a"}, "no_input": "a"},
+        },
+    }
     with pytest.raises(FlowProblem) as exc:
         validate_flow(flow, [])
     assert "loops without an exit" in str(exc.value)

@@ -30,15 +30,19 @@ def _seed(settings) -> dict:
         ctx = build_context(settings)
         try:
             async with ctx.session_factory() as s:
-                tenant, admin = await do_create_tenant(s, Actor.system("t"), slug="acme", name="Acme",
-                                                       admin_username="admin", admin_password=PASSWORD)
+                tenant, admin = await do_create_tenant(
+                    s, Actor.system("t"), slug="acme", name="Acme", admin_username="admin", admin_password=PASSWORD
+                )
                 await bind_tenant(s, tenant.id)
-                actor = Actor(Actor.system("t").kind, tenant.id, None, "t", frozenset(Permission),
-                              roles=("tenant_admin",))
-                boss = await do_create_user(s, actor, username="boss", display_name="B", roles=["supervisor"],
-                                            password=PASSWORD)
-                agent = await do_create_user(s, actor, username="agent1", display_name="A", roles=["agent"],
-                                             password=PASSWORD)
+                actor = Actor(
+                    Actor.system("t").kind, tenant.id, None, "t", frozenset(Permission), roles=("tenant_admin",)
+                )
+                boss = await do_create_user(
+                    s, actor, username="boss", display_name="B", roles=["supervisor"], password=PASSWORD
+                )
+                agent = await do_create_user(
+                    s, actor, username="agent1", display_name="A", roles=["agent"], password=PASSWORD
+                )
                 await s.commit()
                 return {"tenant": tenant.id, "boss": boss.id, "agent": agent.id}
         finally:
@@ -102,15 +106,17 @@ def test_events_stream_resume_and_permissions(settings):
         last_id = got[-1]["id"]
 
         publish("wallboard", 2)  # while disconnected
-        with boss.stream("GET", "/api/v1/t/acme/events", params={"topic": "wallboard"},
-                         headers={"Last-Event-ID": last_id}) as response:
+        with boss.stream(
+            "GET", "/api/v1/t/acme/events", params={"topic": "wallboard"}, headers={"Last-Event-ID": last_id}
+        ) as response:
             resumed = _read_events(response, 2)
         assert [json.loads(e["data"])["data"]["n"] for e in resumed] == [0, 1]
         assert all(e["event"] == "test.tick" for e in resumed)
 
         # An id from another server instance (restart) → resync.
-        with boss.stream("GET", "/api/v1/t/acme/events", params={"topic": "wallboard"},
-                         headers={"Last-Event-ID": "deadbeef.12"}) as response:
+        with boss.stream(
+            "GET", "/api/v1/t/acme/events", params={"topic": "wallboard"}, headers={"Last-Event-ID": "deadbeef.12"}
+        ) as response:
             first = _read_events(response, 1)
         assert first[0]["event"] == "resync"
 

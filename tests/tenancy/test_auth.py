@@ -15,8 +15,11 @@ from support import PASSWORD
 async def _audit_actions(world, tenant_id) -> list[str]:
     async with world.session() as s:
         await bind_tenant(s, tenant_id)
-        rows = (await s.execute(sa.select(AuditEvent.action).where(AuditEvent.tenant_id == tenant_id)
-                                .order_by(AuditEvent.seq))).scalars()
+        rows = (
+            await s.execute(
+                sa.select(AuditEvent.action).where(AuditEvent.tenant_id == tenant_id).order_by(AuditEvent.seq)
+            )
+        ).scalars()
         return list(rows)
 
 
@@ -115,8 +118,13 @@ async def test_disabling_a_user_ends_all_their_sessions(world):
     assert r.status_code == 401 and r.json()["type"].endswith("/account-disabled")
     async with world.session() as s:
         await bind_tenant(s, t.id)
-        open_sessions = (await s.execute(sa.select(sa.func.count()).select_from(UserSession).where(
-            UserSession.user_id == agent.id, UserSession.ended_at.is_(None)))).scalar_one()
+        open_sessions = (
+            await s.execute(
+                sa.select(sa.func.count())
+                .select_from(UserSession)
+                .where(UserSession.user_id == agent.id, UserSession.ended_at.is_(None))
+            )
+        ).scalar_one()
     assert open_sessions == 0
 
 
@@ -171,7 +179,9 @@ async def test_totp_second_factor(world, clock):
     secret = r.json()["secret"]
     assert r.json()["otpauth_uri"].startswith("otpauth://totp/")
     totp = pyotp.TOTP(secret)
-    bad = await c.post("/api/v1/t/acme/me/totp/confirm", json={"code": "000000" if totp.at(clock.now()) != "000000" else "111111"})
+    bad = await c.post(
+        "/api/v1/t/acme/me/totp/confirm", json={"code": "000000" if totp.at(clock.now()) != "000000" else "111111"}
+    )
     assert bad.status_code == 422
     r = await c.post("/api/v1/t/acme/me/totp/confirm", json={"code": totp.at(clock.now())})
     assert r.status_code == 204
@@ -180,12 +190,14 @@ async def test_totp_second_factor(world, clock):
     assert r.status_code == 401 and r.json()["type"].endswith("/totp-required")
     clock.advance(30)
     code = totp.at(clock.now())
-    r = await fresh.post("/api/v1/t/acme/auth/login",
-                         json={"username": "admin", "password": PASSWORD, "totp_code": code})
+    r = await fresh.post(
+        "/api/v1/t/acme/auth/login", json={"username": "admin", "password": PASSWORD, "totp_code": code}
+    )
     assert r.status_code == 200
     # The same code cannot be used twice.
-    r = await world.client().post("/api/v1/t/acme/auth/login",
-                                  json={"username": "admin", "password": PASSWORD, "totp_code": code})
+    r = await world.client().post(
+        "/api/v1/t/acme/auth/login", json={"username": "admin", "password": PASSWORD, "totp_code": code}
+    )
     assert r.status_code == 401 and r.json()["type"].endswith("/invalid-totp")
     actions = await _audit_actions(world, t.id)
     assert "user.totp_enabled" in actions
@@ -220,8 +232,9 @@ async def test_api_tokens_are_shown_once_scoped_and_revocable(world):
 async def test_expired_and_unknown_tokens_get_their_own_answers(world, clock):
     t = await world.tenant("acme")
     admin = await world.login(t)
-    r = await admin.post("/api/v1/t/acme/api-tokens", json={"name": "short", "scopes": ["users.read"],
-                                                            "expires_in_days": 1})
+    r = await admin.post(
+        "/api/v1/t/acme/api-tokens", json={"name": "short", "scopes": ["users.read"], "expires_in_days": 1}
+    )
     machine = world.client()
     machine.headers["Authorization"] = f"Bearer {r.json()['token']}"
     clock.advance(86400 + 1)
@@ -248,11 +261,13 @@ async def test_a_token_cannot_carry_scopes_its_creator_lacks(world):
 async def test_password_change_keeps_this_session_and_ends_the_others(world):
     t = await world.tenant("acme")
     here, there = await world.login(t), await world.login(t)
-    r = await here.post("/api/v1/t/acme/me/password",
-                        json={"current_password": "wrong one!", "new_password": "brand new phrase"})
+    r = await here.post(
+        "/api/v1/t/acme/me/password", json={"current_password": "wrong one!", "new_password": "brand new phrase"}
+    )
     assert r.status_code == 422
-    r = await here.post("/api/v1/t/acme/me/password",
-                        json={"current_password": PASSWORD, "new_password": "brand new phrase"})
+    r = await here.post(
+        "/api/v1/t/acme/me/password", json={"current_password": PASSWORD, "new_password": "brand new phrase"}
+    )
     assert r.status_code == 204
     assert (await here.get("/api/v1/t/acme/me")).status_code == 200
     r = await there.get("/api/v1/t/acme/me")

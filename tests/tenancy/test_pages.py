@@ -13,13 +13,15 @@ def _field(html: str, name: str) -> str:
     return match.group(1)
 
 
-async def _browser_login(world, slug: str = "acme", username: str = "admin", password: str = PASSWORD,
-                         next_url: str = ""):
+async def _browser_login(
+    world, slug: str = "acme", username: str = "admin", password: str = PASSWORD, next_url: str = ""
+):
     c = world.client()
     page = await c.get(f"/t/{slug}/login")
     token = _field(page.text, "csrf_token")
-    r = await c.post(f"/t/{slug}/login", data={"username": username, "password": password, "csrf_token": token,
-                                               "next": next_url})
+    r = await c.post(
+        f"/t/{slug}/login", data={"username": username, "password": password, "csrf_token": token, "next": next_url}
+    )
     return c, r
 
 
@@ -63,17 +65,28 @@ async def test_admin_creates_a_user_from_the_form(world):
     c, _ = await _browser_login(world)
     page = await c.get("/t/acme/admin/users")
     token = _field(page.text, "csrf_token")
-    r = await c.post("/t/acme/admin/users", data={"username": "lina", "display_name": "李娜", "password": PASSWORD,
-                                                  "roles": ["agent"], "csrf_token": token},
-                     headers={"hx-request": "true"})
+    r = await c.post(
+        "/t/acme/admin/users",
+        data={
+            "username": "lina",
+            "display_name": "李娜",
+            "password": PASSWORD,
+            "roles": ["agent"],
+            "csrf_token": token,
+        },
+        headers={"hx-request": "true"},
+    )
     assert r.status_code == 200 and 'data-username="lina"' in r.text and "已创建 lina" in r.text
     # The same form without the CSRF token is refused and creates nothing.
-    r = await c.post("/t/acme/admin/users", data={"username": "mole", "display_name": "x", "password": PASSWORD,
-                                                  "roles": ["agent"]})
+    r = await c.post(
+        "/t/acme/admin/users", data={"username": "mole", "display_name": "x", "password": PASSWORD, "roles": ["agent"]}
+    )
     assert r.status_code == 403
     # A duplicate shows the error in the form.
-    r = await c.post("/t/acme/admin/users", data={"username": "lina", "display_name": "x", "password": PASSWORD,
-                                                  "roles": ["agent"], "csrf_token": token})
+    r = await c.post(
+        "/t/acme/admin/users",
+        data={"username": "lina", "display_name": "x", "password": PASSWORD, "roles": ["agent"], "csrf_token": token},
+    )
     assert r.status_code == 409 and "taken" in r.text
     users = (await (await world.login(t)).get("/api/v1/t/acme/users")).json()["items"]
     assert sorted(u["username"] for u in users) == ["admin", "lina"]

@@ -11,8 +11,16 @@ async def test_admin_creates_lists_and_updates_users(world):
     r = await admin.post("/api/v1/t/acme/departments", json={"name": "网络部", "code": "NET"})
     assert r.status_code == 201
     dep = r.json()["id"]
-    r = await admin.post("/api/v1/t/acme/users", json={
-        "username": "LiNa", "display_name": "李娜", "password": PASSWORD, "roles": ["agent"], "department_id": dep})
+    r = await admin.post(
+        "/api/v1/t/acme/users",
+        json={
+            "username": "LiNa",
+            "display_name": "李娜",
+            "password": PASSWORD,
+            "roles": ["agent"],
+            "department_id": dep,
+        },
+    )
     assert r.status_code == 201, r.text
     user = r.json()
     assert user["username"] == "lina" and user["department_id"] == dep and "password" not in r.text
@@ -40,10 +48,22 @@ async def test_user_creation_refusals_change_nothing(world):
         ({"username": "bob", "display_name": "x", "password": PASSWORD, "roles": ["wizard"]}, 422, "unknown role"),
         ({"username": "b", "display_name": "x", "password": PASSWORD, "roles": ["agent"]}, 422, "username"),
         ({"username": "bob", "display_name": "x", "password": PASSWORD, "roles": []}, 422, "roles"),
-        ({"username": "bob", "display_name": "x", "password": PASSWORD, "roles": ["agent"],
-          "department_id": "00000000-0000-7000-8000-000000000000"}, 404, "No department"),
-        ({"username": "bob", "display_name": "x", "password": PASSWORD, "roles": ["agent"], "admin": True},
-         422, "Unknown field 'admin'"),
+        (
+            {
+                "username": "bob",
+                "display_name": "x",
+                "password": PASSWORD,
+                "roles": ["agent"],
+                "department_id": "00000000-0000-7000-8000-000000000000",
+            },
+            404,
+            "No department",
+        ),
+        (
+            {"username": "bob", "display_name": "x", "password": PASSWORD, "roles": ["agent"], "admin": True},
+            422,
+            "Unknown field 'admin'",
+        ),
     ]
     for body, status, words in cases:
         r = await admin.post("/api/v1/t/acme/users", json=body)
@@ -56,8 +76,10 @@ async def test_only_a_tenant_admin_grants_privileged_roles(world):
     t = await world.tenant("acme")
     await world.user(t, "boss", ["supervisor"])
     boss = await world.token_client(t, ["users.manage", "users.read", "roles.assign"])
-    r = await boss.post("/api/v1/t/acme/users", json={
-        "username": "mole", "display_name": "x", "password": PASSWORD, "roles": ["tenant_admin"]})
+    r = await boss.post(
+        "/api/v1/t/acme/users",
+        json={"username": "mole", "display_name": "x", "password": PASSWORD, "roles": ["tenant_admin"]},
+    )
     assert r.status_code == 403 and "tenant administrator" in r.json()["detail"]
 
 
@@ -74,8 +96,9 @@ async def test_departments_tree_rules(world):
     t = await world.tenant("acme")
     admin = await world.login(t)
     top = (await admin.post("/api/v1/t/acme/departments", json={"name": "客服中心"})).json()
-    team = (await admin.post("/api/v1/t/acme/departments",
-                             json={"name": "一组", "kind": "team", "parent_id": top["id"]})).json()
+    team = (
+        await admin.post("/api/v1/t/acme/departments", json={"name": "一组", "kind": "team", "parent_id": top["id"]})
+    ).json()
     assert team["parent_id"] == top["id"]
     r = await admin.patch(f"/api/v1/t/acme/departments/{top['id']}", json={"parent_id": team["id"]})
     assert r.status_code == 422 and "inside itself" in r.json()["detail"]
@@ -110,15 +133,21 @@ async def test_platform_operator_creates_and_suspends_tenants(world):
     assert (await ops.get("/api/v1/platform/tenants")).status_code == 401
     r = await ops.post("/api/v1/platform/auth/login", json={"username": "ops", "password": PASSWORD})
     assert r.status_code == 204
-    r = await ops.post("/api/v1/platform/tenants", json={
-        "slug": "newco", "name": "New Co", "admin_username": "boss", "admin_password": PASSWORD})
+    r = await ops.post(
+        "/api/v1/platform/tenants",
+        json={"slug": "newco", "name": "New Co", "admin_username": "boss", "admin_password": PASSWORD},
+    )
     assert r.status_code == 201, r.text
     tenant_id = r.json()["id"]
-    r = await ops.post("/api/v1/platform/tenants", json={
-        "slug": "newco", "name": "Again", "admin_username": "boss", "admin_password": PASSWORD})
+    r = await ops.post(
+        "/api/v1/platform/tenants",
+        json={"slug": "newco", "name": "Again", "admin_username": "boss", "admin_password": PASSWORD},
+    )
     assert r.status_code == 409
     c = world.client()
-    assert (await c.post("/api/v1/t/newco/auth/login", json={"username": "boss", "password": PASSWORD})).status_code == 200
+    assert (
+        await c.post("/api/v1/t/newco/auth/login", json={"username": "boss", "password": PASSWORD})
+    ).status_code == 200
     assert (await ops.post(f"/api/v1/platform/tenants/{tenant_id}/suspend")).status_code == 200
     r = await c.get("/api/v1/t/newco/me")
     assert r.status_code == 404

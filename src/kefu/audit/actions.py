@@ -154,16 +154,25 @@ async def record_access(
     insert = _insert(session)
     await session.execute(
         insert(AccessChainHead)
-        .values(id=new_id(), tenant_id=actor.tenant_id, chain_key=chain, seq=0, hash=GENESIS_HASH,
-                signature=head_signature(ctx.key(AUDIT_KEY_PURPOSE), f"access:{actor.tenant_id}:{chain}", 0,
-                                         GENESIS_HASH),
-                updated_at=ctx.now())
+        .values(
+            id=new_id(),
+            tenant_id=actor.tenant_id,
+            chain_key=chain,
+            seq=0,
+            hash=GENESIS_HASH,
+            signature=head_signature(ctx.key(AUDIT_KEY_PURPOSE), f"access:{actor.tenant_id}:{chain}", 0, GENESIS_HASH),
+            updated_at=ctx.now(),
+        )
         .on_conflict_do_nothing(index_elements=["tenant_id", "chain_key"])
     )
-    head = (await session.execute(
-        sa.select(AccessChainHead)
-        .where(AccessChainHead.tenant_id == actor.tenant_id, AccessChainHead.chain_key == chain)
-        .with_for_update().execution_options(populate_existing=True))).scalar_one()
+    head = (
+        await session.execute(
+            sa.select(AccessChainHead)
+            .where(AccessChainHead.tenant_id == actor.tenant_id, AccessChainHead.chain_key == chain)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
     entry: dict[str, Any] = {
         "occurred_at": ctx.now(),
         "actor_type": actor.kind.value,
@@ -180,8 +189,7 @@ async def record_access(
     }
     seq = head.seq + 1
     digest = link_hash(head.hash, {**entry, "chain": chain, "seq": seq}, ACCESS_FIELDS)
-    row = AccessLogEntry(tenant_id=actor.tenant_id, chain_key=chain, seq=seq, prev_hash=head.hash, hash=digest,
-                         **entry)
+    row = AccessLogEntry(tenant_id=actor.tenant_id, chain_key=chain, seq=seq, prev_hash=head.hash, hash=digest, **entry)
     session.add(row)
     head.seq = seq
     head.hash = digest

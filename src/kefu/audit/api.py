@@ -29,13 +29,15 @@ async def list_audit_events(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
 ):
     assert actor.tenant_id is not None
-    rows = await audit.list_events(db, actor.tenant_id, action=action, actor_id=actor_id, since=since,
-                                   before_seq=before_seq, limit=limit + 1)
+    rows = await audit.list_events(
+        db, actor.tenant_id, action=action, actor_id=actor_id, since=since, before_seq=before_seq, limit=limit + 1
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     await audit.record(db, actor, "audit.read", details={"action": action, "returned": len(rows)})
-    return AuditEventPage(items=[AuditEventOut.model_validate(r) for r in rows],
-                          next_before_seq=rows[-1].seq if more and rows else None)
+    return AuditEventPage(
+        items=[AuditEventOut.model_validate(r) for r in rows], next_before_seq=rows[-1].seq if more and rows else None
+    )
 
 
 @router.get("/verify", response_model=ChainReportOut, summary="Verify this organisation's audit chain")

@@ -70,8 +70,6 @@ class PlatformAuditHead(IdPrimaryKey, Base):
     updated_at: Mapped[datetime]
 
 
-
-
 class AccessLogEntry(TenantOwned, Base):
     """One read of customer data: a record view, a reveal of a masked field, a search, a recording
     played or downloaded, an export.

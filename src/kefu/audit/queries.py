@@ -56,8 +56,9 @@ def _row_dict(row: Any, chain: str, fields: tuple[str, ...] = ENTRY_FIELDS) -> d
     return data
 
 
-async def _stream(session: AsyncSession, model: Any, where: Any, chain: str,
-                  fields: tuple[str, ...] = ENTRY_FIELDS) -> AsyncIterator[dict[str, Any]]:
+async def _stream(
+    session: AsyncSession, model: Any, where: Any, chain: str, fields: tuple[str, ...] = ENTRY_FIELDS
+) -> AsyncIterator[dict[str, Any]]:
     last = 0
     while True:
         stmt = sa.select(model).where(where, model.seq > last).order_by(model.seq).limit(_BATCH)
@@ -96,25 +97,54 @@ async def verify_platform_chain(session: AsyncSession) -> ChainReport:
 async def verify_access_chains(session: AsyncSession, tenant_id: uuid.UUID, label: str) -> list[ChainReport]:
     """Verify every actor's access-log chain in one tenant (session bound to it)."""
     key = context_of(session).key(AUDIT_KEY_PURPOSE)
-    heads = list((await session.execute(
-        sa.select(AccessChainHead).where(AccessChainHead.tenant_id == tenant_id)
-        .order_by(AccessChainHead.chain_key))).scalars())
+    heads = list(
+        (
+            await session.execute(
+                sa.select(AccessChainHead)
+                .where(AccessChainHead.tenant_id == tenant_id)
+                .order_by(AccessChainHead.chain_key)
+            )
+        ).scalars()
+    )
     known = {h.chain_key for h in heads}
-    orphan_keys = (await session.execute(
-        sa.select(AccessLogEntry.chain_key).where(AccessLogEntry.tenant_id == tenant_id).distinct())).scalars()
+    orphan_keys = (
+        await session.execute(
+            sa.select(AccessLogEntry.chain_key).where(AccessLogEntry.tenant_id == tenant_id).distinct()
+        )
+    ).scalars()
     reports = []
     for chain_key in sorted(set(orphan_keys) - known):
-        reports.append(ChainReport(f"access:{tenant_id}:{chain_key}", f"{label} access log of {chain_key}", 0,
-                                   False, 1, "chain head record is missing"))
+        reports.append(
+            ChainReport(
+                f"access:{tenant_id}:{chain_key}",
+                f"{label} access log of {chain_key}",
+                0,
+                False,
+                1,
+                "chain head record is missing",
+            )
+        )
     for head in heads:
         chain = f"access:{tenant_id}:{head.chain_key}"
-        rows = await _collect(_stream(
-            session, AccessLogEntry,
-            sa.and_(AccessLogEntry.tenant_id == tenant_id, AccessLogEntry.chain_key == head.chain_key),
-            head.chain_key, ACCESS_FIELDS))
-        reports.append(verify_chain(chain, f"{label} access log of {head.chain_key}", rows,
-                                    {"seq": head.seq, "hash": head.hash, "signature": head.signature}, key,
-                                    ACCESS_FIELDS))
+        rows = await _collect(
+            _stream(
+                session,
+                AccessLogEntry,
+                sa.and_(AccessLogEntry.tenant_id == tenant_id, AccessLogEntry.chain_key == head.chain_key),
+                head.chain_key,
+                ACCESS_FIELDS,
+            )
+        )
+        reports.append(
+            verify_chain(
+                chain,
+                f"{label} access log of {head.chain_key}",
+                rows,
+                {"seq": head.seq, "hash": head.hash, "signature": head.signature},
+                key,
+                ACCESS_FIELDS,
+            )
+        )
     return reports
 
 

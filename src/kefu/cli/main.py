@@ -17,8 +17,13 @@ from kefu.settings import Settings
 
 T = TypeVar("T")
 
-app = typer.Typer(name="kefu", help="kefu — multi-tenant cloud contact center.", no_args_is_help=True,
-                  add_completion=False, rich_markup_mode="rich")
+app = typer.Typer(
+    name="kefu",
+    help="kefu — multi-tenant cloud contact center.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Organisations (tenants).", no_args_is_help=True)
 user_app = typer.Typer(help="People in an organisation.", no_args_is_help=True)
@@ -42,8 +47,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_callback(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """kefu — multi-tenant cloud contact center with centralized complaint handling."""
 
@@ -153,14 +159,23 @@ def tenant_create(
         async with ctx.session_factory() as session:
             try:
                 tenant, admin = await do_create_tenant(
-                    session, _system_actor(), slug=slug, name=name, timezone=timezone, locale=locale,
-                    admin_username=admin_username, admin_password=password)
+                    session,
+                    _system_actor(),
+                    slug=slug,
+                    name=name,
+                    timezone=timezone,
+                    locale=locale,
+                    admin_username=admin_username,
+                    admin_password=password,
+                )
                 await session.commit()
             except KefuError as exc:
                 raise _fail(exc.detail) from None
             console.print(f"Created organisation [bold]{tenant.slug}[/bold] ({tenant.id})")
             if admin:
-                console.print(f"Administrator: {admin.username} — sign in at {settings.public_url}/t/{tenant.slug}/login")
+                console.print(
+                    f"Administrator: {admin.username} — sign in at {settings.public_url}/t/{tenant.slug}/login"
+                )
 
     _run(settings, work)
 
@@ -169,8 +184,12 @@ def tenant_create(
 def user_create(
     username: Annotated[str, typer.Argument()],
     tenant: Annotated[str, typer.Option(help="The organisation's slug")],
-    role: Annotated[list[str], typer.Option(help="Role (repeatable): tenant_admin, supervisor, agent, "
-                                                 "back_office, qa_inspector, security_auditor")],
+    role: Annotated[
+        list[str],
+        typer.Option(
+            help="Role (repeatable): tenant_admin, supervisor, agent, back_office, qa_inspector, security_auditor"
+        ),
+    ],
     name: Annotated[str | None, typer.Option(help="Display name")] = None,
     password: Annotated[str | None, typer.Option(help="Password (prompted if omitted)")] = None,
     password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin")] = False,
@@ -192,10 +211,19 @@ def user_create(
                 row = await tenant_by_slug(session, tenant)
                 await bind_tenant(session, row.id)
                 actor = _system_actor(row.id)
-                actor = type(actor)(actor.kind, row.id, None, actor.name, frozenset(Permission),
-                                    roles=("tenant_admin",), ip=actor.ip, user_agent=actor.user_agent)
-                user = await do_create_user(session, actor, username=username, display_name=name or username,
-                                            password=secret, roles=role)
+                actor = type(actor)(
+                    actor.kind,
+                    row.id,
+                    None,
+                    actor.name,
+                    frozenset(Permission),
+                    roles=("tenant_admin",),
+                    ip=actor.ip,
+                    user_agent=actor.user_agent,
+                )
+                user = await do_create_user(
+                    session, actor, username=username, display_name=name or username, password=secret, roles=role
+                )
                 await session.commit()
             except KefuError as exc:
                 raise _fail(exc.detail) from None
@@ -268,8 +296,14 @@ def _serve(settings: Settings, ctx: Any = None) -> None:
 
     ctx = ctx or build_context(settings)
     application = create_app(ctx)
-    uvicorn.run(application, host=settings.listen_host, port=settings.listen_port, log_level="info",
-                proxy_headers=False, server_header=False)
+    uvicorn.run(
+        application,
+        host=settings.listen_host,
+        port=settings.listen_port,
+        log_level="info",
+        proxy_headers=False,
+        server_header=False,
+    )
 
 
 @app.command()

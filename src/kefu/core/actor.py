@@ -9,7 +9,7 @@ from enum import StrEnum
 
 class ActorKind(StrEnum):
     USER = "user"
-    API_TOKEN = "api_token"
+    API_TOKEN = "api_token"  # noqa: S105 - a kind name, not a secret
     OPERATOR = "operator"  # platform operator, above tenants
     SYSTEM = "system"  # jobs, the CLI, the simulated call center
     ANONYMOUS = "anonymous"  # before authentication (failed logins)

@@ -66,7 +66,7 @@ def ngettext(singular: str, plural: str, n: int, **params: object) -> str:
 _ = gettext
 
 
-def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "mark, translate later"
+def N_(message: str) -> str:
     """Mark a string for extraction without translating it now."""
     return message
 

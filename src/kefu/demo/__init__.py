@@ -20,7 +20,7 @@ from kefu.core.db import bind_tenant
 from kefu.settings import Settings
 
 DEMO_SLUG = "demo"
-DEMO_PASSWORD = "kefu-demo-2026"
+DEMO_PASSWORD = "kefu-demo-2026"  # noqa: S105 - published demo login
 
 
 @dataclass
@@ -42,10 +42,11 @@ DEPARTMENTS = [
 
 
 async def seed_demo(ctx: Context) -> DemoSummary:
+    import sqlalchemy as sa
+
     from kefu.tenancy.actions import do_create_department, do_create_tenant, do_create_user
     from kefu.tenancy.models import Tenant
     from kefu.tenancy.rules import Permission
-    import sqlalchemy as sa
 
     assert ctx.session_factory is not None
     summary = DemoSummary(DEMO_SLUG)
@@ -63,18 +64,41 @@ async def seed_demo(ctx: Context) -> DemoSummary:
     async with ctx.session_factory() as session:
         tenant = (await session.execute(sa.select(Tenant).where(Tenant.slug == DEMO_SLUG))).scalar_one_or_none()
         if tenant is None:
-            tenant, _ = await do_create_tenant(session, system, slug=DEMO_SLUG, name="示例通信 · 客服中心",
-                                               timezone="Asia/Shanghai", locale="zh_CN")
-            admin_actor = Actor(system.kind, tenant.id, None, system.name, frozenset(Permission),
-                                roles=("tenant_admin",), ip="local", user_agent="kefu-demo")
+            tenant, _ = await do_create_tenant(
+                session, system, slug=DEMO_SLUG, name="示例通信 · 客服中心", timezone="Asia/Shanghai", locale="zh_CN"
+            )
+            admin_actor = Actor(
+                system.kind,
+                tenant.id,
+                None,
+                system.name,
+                frozenset(Permission),
+                roles=("tenant_admin",),
+                ip="local",
+                user_agent="kefu-demo",
+            )
             ids: dict[str, Any] = {}
             for name, code, kind, parent, description in DEPARTMENTS:
-                dep = await do_create_department(session, admin_actor, name=name, code=code, kind=kind,
-                                                 parent_id=ids.get(parent), description=description)
+                dep = await do_create_department(
+                    session,
+                    admin_actor,
+                    name=name,
+                    code=code,
+                    kind=kind,
+                    parent_id=ids.get(parent),
+                    description=description,
+                )
                 ids[name] = dep.id
             for username, roles, dep_name, display in people:
-                await do_create_user(session, admin_actor, username=username, display_name=display,
-                                     password=DEMO_PASSWORD, roles=roles, department_id=ids.get(dep_name))
+                await do_create_user(
+                    session,
+                    admin_actor,
+                    username=username,
+                    display_name=display,
+                    password=DEMO_PASSWORD,
+                    roles=roles,
+                    department_id=ids.get(dep_name),
+                )
             await session.commit()
             summary.created = True
         else:

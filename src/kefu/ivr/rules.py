@@ -35,7 +35,15 @@ from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 NODE_NAME = r"^[A-Za-z0-9_.-]{1,40}$"
@@ -206,8 +214,15 @@ class HangupNode(_Node):
 
 
 Node = Annotated[
-    PlayNode | MenuNode | HoursNode | SelfServiceNode | ConditionNode | QueueNode | VoicemailNode
-    | TransferNode | HangupNode,
+    PlayNode
+    | MenuNode
+    | HoursNode
+    | SelfServiceNode
+    | ConditionNode
+    | QueueNode
+    | VoicemailNode
+    | TransferNode
+    | HangupNode,
     Field(discriminator="type"),
 ]
 TERMINAL = ("queue", "voicemail", "transfer", "hangup")
@@ -300,8 +315,9 @@ def validate_flow(data: Any, known_queues: Iterable[str]) -> FlowDefinition:
                 can_finish.add(source)
                 todo.append(source)
     for name in sorted(reachable - can_finish):
-        problems.append(f"node {name!r} loops without an exit: no queue, voicemail, transfer or hangup "
-                        "can be reached from it")
+        problems.append(
+            f"node {name!r} loops without an exit: no queue, voicemail, transfer or hangup can be reached from it"
+        )
     if problems:
         raise FlowProblem(problems)
     return flow

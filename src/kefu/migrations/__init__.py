@@ -76,10 +76,13 @@ def grant_app_role_sql(app_role: str) -> list[str]:
 def ensure_app_role_sql(app_role: str) -> str:
     from kefu.core.db import quote_ident
 
-    name = app_role.replace("'", "")
+    role = quote_ident(app_role)  # validates the name: letters, digits and '_' only
+    name = app_role
     return (
-        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" + name + "') THEN "
-        f"CREATE ROLE {quote_ident(app_role)} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE; "
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '"  # noqa: S608 - validated identifier
+        + name
+        + "') THEN "
+        f"CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE; "
         "END IF; END $$"
     )
 

@@ -19,14 +19,14 @@ target_metadata = Base.metadata
 
 def _grant_app_role(connection, app_role: str) -> None:  # type: ignore[no-untyped-def]
     can_create = connection.execute(
-        text("select rolcreaterole or rolsuper from pg_roles where rolname = current_user")).scalar()
+        text("select rolcreaterole or rolsuper from pg_roles where rolname = current_user")
+    ).scalar()
     exists = connection.execute(text("select 1 from pg_roles where rolname = :r"), {"r": app_role}).scalar()
     if not exists and can_create:
         connection.execute(text(ensure_app_role_sql(app_role)))
         exists = True
     if not exists:
-        log.warning("role %s does not exist and cannot be created here; create it and run the upgrade again",
-                    app_role)
+        log.warning("role %s does not exist and cannot be created here; create it and run the upgrade again", app_role)
         return
     for statement in grant_app_role_sql(app_role):
         connection.execute(text(statement))

@@ -25,13 +25,21 @@ def hub_of(request: Request) -> Hub:
 
 
 def _frame(hub: Hub, message: Message) -> bytes:
-    payload = json.dumps({"topic": message.topic, "data": message.data, "ts": message.published_at},
-                         ensure_ascii=False, separators=(",", ":"), default=str)
+    payload = json.dumps(
+        {"topic": message.topic, "data": message.data, "ts": message.published_at},
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=str,
+    )
     return f"id: {hub.event_id(message)}\nevent: {message.type}\ndata: {payload}\n\n".encode()
 
 
-@router.get("/events", summary="Subscribe to real-time events (text/event-stream)",
-            response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
+@router.get(
+    "/events",
+    summary="Subscribe to real-time events (text/event-stream)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
 async def events(
     request: Request,
     topic: Annotated[list[str], Query(max_length=100, description="Topic to follow; repeat for several")],
@@ -66,5 +74,6 @@ async def events(
         finally:
             hub.unsubscribe(subscription)
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )

@@ -95,8 +95,12 @@ class Hub:
         buffer = self._buffers.get(tenant_id)
         return buffer[-1].seq if buffer else 0
 
-    def subscribe(self, tenant_id: uuid.UUID, topics: Iterable[str], last_event_id: str | None = None,
-                  ) -> tuple[Subscription, list[Message], bool]:
+    def subscribe(
+        self,
+        tenant_id: uuid.UUID,
+        topics: Iterable[str],
+        last_event_id: str | None = None,
+    ) -> tuple[Subscription, list[Message], bool]:
         """Subscribe; returns (subscription, messages to replay first, whether the client must resync)."""
         sub = Subscription(tenant_id, frozenset(topics))
         self._subs.setdefault(tenant_id, set()).add(sub)

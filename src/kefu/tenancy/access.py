@@ -18,7 +18,9 @@ def _tenant_of(actor: Actor) -> uuid.UUID:
     return actor.tenant_id
 
 
-async def access_user_by_id(session: AsyncSession, actor: Actor, user_id: uuid.UUID, *, for_update: bool = False) -> User:
+async def access_user_by_id(
+    session: AsyncSession, actor: Actor, user_id: uuid.UUID, *, for_update: bool = False
+) -> User:
     stmt = sa.select(User).where(User.id == user_id, User.tenant_id == _tenant_of(actor))
     if for_update:
         stmt = stmt.with_for_update()

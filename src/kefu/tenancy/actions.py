@@ -43,7 +43,7 @@ from kefu.tenancy.rules import (
     username_problem,
 )
 
-API_TOKEN_PREFIX = "kefu_"
+API_TOKEN_PREFIX = "kefu_"  # noqa: S105 - a prefix, not a secret
 SESSION_TOUCH_INTERVAL = timedelta(seconds=60)
 
 _END_REASON_MESSAGES = {
@@ -129,23 +129,43 @@ async def do_create_tenant(
     exists = (await session.execute(sa.select(Tenant.id).where(Tenant.slug == slug))).first()
     if exists:
         raise Conflict(f"An organisation with slug {slug!r} already exists; choose another slug.")
-    tenant = Tenant(slug=slug, name=name, timezone=timezone, locale=locale, settings={},
-                    pii_key_salt=secrets.token_hex(32))
+    tenant = Tenant(
+        slug=slug, name=name, timezone=timezone, locale=locale, settings={}, pii_key_salt=secrets.token_hex(32)
+    )
     session.add(tenant)
     await session.flush()
-    await audit.record(session, actor, "tenant.created", target_type="tenant", target_id=tenant.id,
-                       tenant_id=None, details={"slug": slug, "name": name})
+    await audit.record(
+        session,
+        actor,
+        "tenant.created",
+        target_type="tenant",
+        target_id=tenant.id,
+        tenant_id=None,
+        details={"slug": slug, "name": name},
+    )
     await bind_tenant(session, tenant.id)
     tenant_actor = Actor(actor.kind, tenant.id, actor.id, actor.name, ip=actor.ip, user_agent=actor.user_agent)
-    await audit.record(session, tenant_actor, "tenant.created", target_type="tenant", target_id=tenant.id,
-                       details={"slug": slug, "name": name})
+    await audit.record(
+        session,
+        tenant_actor,
+        "tenant.created",
+        target_type="tenant",
+        target_id=tenant.id,
+        details={"slug": slug, "name": name},
+    )
     admin = None
     if admin_username is not None:
         system = Actor.system(actor.name, tenant.id).with_origin(actor.ip, actor.user_agent)
         admin = await _insert_user(
-            session, system, tenant.id, username=admin_username.lower(),
-            display_name=admin_display_name or admin_username, email=None,
-            password=admin_password or "", roles=[Role.TENANT_ADMIN], department_id=None,
+            session,
+            system,
+            tenant.id,
+            username=admin_username.lower(),
+            display_name=admin_display_name or admin_username,
+            email=None,
+            password=admin_password or "",
+            roles=[Role.TENANT_ADMIN],
+            department_id=None,
         )
     return tenant, admin
 
@@ -162,8 +182,14 @@ async def do_update_tenant_settings(
             setattr(tenant, key, value)
     after = {k: getattr(tenant, k) for k in changes}
     if before != after:
-        await audit.record(session, actor, "settings.changed", target_type="tenant", target_id=tenant.id,
-                           details={"before": before, "after": after})
+        await audit.record(
+            session,
+            actor,
+            "settings.changed",
+            target_type="tenant",
+            target_id=tenant.id,
+            details={"before": before, "after": after},
+        )
     await session.flush()
     return tenant
 
@@ -201,9 +227,18 @@ async def _insert_user(
     )
     session.add(user)
     await session.flush()
-    await audit.record(session, actor, "user.created", target_type="user", target_id=user.id,
-                       details={"username": username, "roles": user.roles,
-                                "department_id": str(department_id) if department_id else None})
+    await audit.record(
+        session,
+        actor,
+        "user.created",
+        target_type="user",
+        target_id=user.id,
+        details={
+            "username": username,
+            "roles": user.roles,
+            "department_id": str(department_id) if department_id else None,
+        },
+    )
     return user
 
 
@@ -224,8 +259,17 @@ async def do_create_user(
     if department_id is not None:
         await access_department_by_id(session, actor, department_id)
     assert actor.tenant_id is not None
-    return await _insert_user(session, actor, actor.tenant_id, username=username.lower(), display_name=display_name,
-                              email=email, password=password, roles=parsed, department_id=department_id)
+    return await _insert_user(
+        session,
+        actor,
+        actor.tenant_id,
+        username=username.lower(),
+        display_name=display_name,
+        email=email,
+        password=password,
+        roles=parsed,
+        department_id=department_id,
+    )
 
 
 async def do_update_user(session: AsyncSession, actor: Actor, user_id: uuid.UUID, changes: dict[str, Any]) -> User:
@@ -247,8 +291,10 @@ async def do_update_user(session: AsyncSession, actor: Actor, user_id: uuid.UUID
         if dep is not None:
             await access_department_by_id(session, actor, dep)
         if dep != user.department_id:
-            details["department_id"] = {"before": str(user.department_id) if user.department_id else None,
-                                        "after": str(dep) if dep else None}
+            details["department_id"] = {
+                "before": str(user.department_id) if user.department_id else None,
+                "after": str(dep) if dep else None,
+            }
             user.department_id = dep
     for field in ("display_name", "email"):
         if field in changes and changes[field] is not None and changes[field] != getattr(user, field):
@@ -261,8 +307,15 @@ async def do_update_user(session: AsyncSession, actor: Actor, user_id: uuid.UUID
     return user
 
 
-async def _end_sessions(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID, reason: str,
-                        now: datetime, *, keep: uuid.UUID | None = None) -> int:
+async def _end_sessions(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID,
+    reason: str,
+    now: datetime,
+    *,
+    keep: uuid.UUID | None = None,
+) -> int:
     stmt = (
         sa.update(UserSession)
         .where(UserSession.tenant_id == tenant_id, UserSession.user_id == user_id, UserSession.ended_at.is_(None))
@@ -284,8 +337,9 @@ async def do_disable_user(session: AsyncSession, actor: Actor, user_id: uuid.UUI
         return user
     user.is_active = False
     ended = await _end_sessions(session, user.tenant_id, user.id, "user_disabled", context_of(session).now())
-    await audit.record(session, actor, "user.disabled", target_type="user", target_id=user.id,
-                       details={"sessions_ended": ended})
+    await audit.record(
+        session, actor, "user.disabled", target_type="user", target_id=user.id, details={"sessions_ended": ended}
+    )
     await session.flush()
     return user
 
@@ -317,8 +371,9 @@ async def do_end_user_sessions(session: AsyncSession, actor: Actor, user_id: uui
     require(actor, Permission.USERS_MANAGE)
     user = await access_user_by_id(session, actor, user_id)
     ended = await _end_sessions(session, user.tenant_id, user.id, "revoked", context_of(session).now())
-    await audit.record(session, actor, "user.sessions_ended", target_type="user", target_id=user.id,
-                       details={"sessions_ended": ended})
+    await audit.record(
+        session, actor, "user.sessions_ended", target_type="user", target_id=user.id, details={"sessions_ended": ended}
+    )
     return ended
 
 
@@ -332,8 +387,9 @@ async def do_reset_password(session: AsyncSession, actor: Actor, user_id: uuid.U
     user.failed_login_count = 0
     user.locked_until = None
     ended = await _end_sessions(session, user.tenant_id, user.id, "password_changed", ctx.now())
-    await audit.record(session, actor, "user.password_reset", target_type="user", target_id=user.id,
-                       details={"sessions_ended": ended})
+    await audit.record(
+        session, actor, "user.password_reset", target_type="user", target_id=user.id, details={"sessions_ended": ended}
+    )
     await session.flush()
     return user
 
@@ -356,8 +412,9 @@ async def do_change_own_password(session: AsyncSession, actor: Actor, current: s
 # --------------------------------------------------------------------------- departments
 
 
-async def _check_parent(session: AsyncSession, actor: Actor, department_id: uuid.UUID | None,
-                        parent_id: uuid.UUID | None) -> None:
+async def _check_parent(
+    session: AsyncSession, actor: Actor, department_id: uuid.UUID | None, parent_id: uuid.UUID | None
+) -> None:
     if parent_id is None:
         return
     seen = set()
@@ -373,32 +430,56 @@ async def do_create_department(session: AsyncSession, actor: Actor, **fields: An
     require(actor, Permission.DEPARTMENTS_MANAGE)
     assert actor.tenant_id is not None
     await _check_parent(session, actor, None, fields.get("parent_id"))
-    if (await session.execute(sa.select(Department.id).where(
-            Department.tenant_id == actor.tenant_id, Department.name == fields["name"]))).first():
+    if (
+        await session.execute(
+            sa.select(Department.id).where(Department.tenant_id == actor.tenant_id, Department.name == fields["name"])
+        )
+    ).first():
         raise Conflict(f"A department named {fields['name']!r} already exists.")
     department = Department(tenant_id=actor.tenant_id, **fields)
     session.add(department)
     await session.flush()
-    await audit.record(session, actor, "department.created", target_type="department", target_id=department.id,
-                       details={"name": department.name})
+    await audit.record(
+        session,
+        actor,
+        "department.created",
+        target_type="department",
+        target_id=department.id,
+        details={"name": department.name},
+    )
     return department
 
 
-async def do_update_department(session: AsyncSession, actor: Actor, department_id: uuid.UUID,
-                               changes: dict[str, Any]) -> Department:
+async def do_update_department(
+    session: AsyncSession, actor: Actor, department_id: uuid.UUID, changes: dict[str, Any]
+) -> Department:
     require(actor, Permission.DEPARTMENTS_MANAGE)
     department = await access_department_by_id(session, actor, department_id)
     if "parent_id" in changes:
         await _check_parent(session, actor, department.id, changes["parent_id"])
-    if changes.get("name") and changes["name"] != department.name:
-        if (await session.execute(sa.select(Department.id).where(
-                Department.tenant_id == actor.tenant_id, Department.name == changes["name"]))).first():
-            raise Conflict(f"A department named {changes['name']!r} already exists.")
+    if (
+        changes.get("name")
+        and changes["name"] != department.name
+        and (
+            await session.execute(
+                sa.select(Department.id).where(
+                    Department.tenant_id == actor.tenant_id, Department.name == changes["name"]
+                )
+            )
+        ).first()
+    ):
+        raise Conflict(f"A department named {changes['name']!r} already exists.")
     for key, value in changes.items():
         if value is not None or key == "parent_id":
             setattr(department, key, value)
-    await audit.record(session, actor, "department.updated", target_type="department", target_id=department.id,
-                       details={k: str(v) if isinstance(v, uuid.UUID) else v for k, v in changes.items()})
+    await audit.record(
+        session,
+        actor,
+        "department.updated",
+        target_type="department",
+        target_id=department.id,
+        details={k: str(v) if isinstance(v, uuid.UUID) else v for k, v in changes.items()},
+    )
     await session.flush()
     return department
 
@@ -406,16 +487,33 @@ async def do_update_department(session: AsyncSession, actor: Actor, department_i
 async def do_delete_department(session: AsyncSession, actor: Actor, department_id: uuid.UUID) -> None:
     require(actor, Permission.DEPARTMENTS_MANAGE)
     department = await access_department_by_id(session, actor, department_id)
-    members = (await session.execute(sa.select(sa.func.count()).select_from(User).where(
-        User.tenant_id == actor.tenant_id, User.department_id == department.id))).scalar_one()
-    children = (await session.execute(sa.select(sa.func.count()).select_from(Department).where(
-        Department.tenant_id == actor.tenant_id, Department.parent_id == department.id))).scalar_one()
+    members = (
+        await session.execute(
+            sa.select(sa.func.count())
+            .select_from(User)
+            .where(User.tenant_id == actor.tenant_id, User.department_id == department.id)
+        )
+    ).scalar_one()
+    children = (
+        await session.execute(
+            sa.select(sa.func.count())
+            .select_from(Department)
+            .where(Department.tenant_id == actor.tenant_id, Department.parent_id == department.id)
+        )
+    ).scalar_one()
     if members or children:
-        raise Conflict(f"Department {department.name!r} still has {members} member(s) and {children} "
-                       "team(s); move them first.")
+        raise Conflict(
+            f"Department {department.name!r} still has {members} member(s) and {children} team(s); move them first."
+        )
     await session.delete(department)
-    await audit.record(session, actor, "department.deleted", target_type="department", target_id=department_id,
-                       details={"name": department.name})
+    await audit.record(
+        session,
+        actor,
+        "department.deleted",
+        target_type="department",
+        target_id=department_id,
+        details={"name": department.name},
+    )
     await session.flush()
 
 
@@ -461,7 +559,9 @@ async def do_login(
     if (retry := limiter.retry_after(throttle_key, ctx.clock.now())) is not None:
         raise TooManyRequests(
             f"Too many sign-in attempts from your address; wait {retry} seconds and try again.",
-            retry_after=retry, code="login-throttled")
+            retry_after=retry,
+            code="login-throttled",
+        )
     anonymous = Actor.anonymous(tenant.id, ip, user_agent)
     username = username.lower()
     user = await user_by_username(session, tenant.id, username)
@@ -472,35 +572,58 @@ async def do_login(
         if user is not None and count:
             user.failed_login_count += 1
             locked_until = lockout_after_failure(
-                user.failed_login_count, now, max_failures=settings.login_max_failures,
-                lockout=timedelta(minutes=settings.login_lockout_minutes))
+                user.failed_login_count,
+                now,
+                max_failures=settings.login_max_failures,
+                lockout=timedelta(minutes=settings.login_lockout_minutes),
+            )
             if locked_until is not None:
                 user.locked_until = locked_until
                 details["locked_until"] = locked_until.isoformat()
                 error = _locked_error(user, settings.login_max_failures, now)
-        actor = anonymous if user is None else Actor(ActorKind.USER, tenant.id, user.id, user.username,
-                                                     ip=ip, user_agent=user_agent)
-        await audit.record(session, actor, "auth.login_failed", outcome="failure", target_type="user",
-                           target_id=user.id if user else None, details=details)
+        actor = (
+            anonymous
+            if user is None
+            else Actor(ActorKind.USER, tenant.id, user.id, user.username, ip=ip, user_agent=user_agent)
+        )
+        await audit.record(
+            session,
+            actor,
+            "auth.login_failed",
+            outcome="failure",
+            target_type="user",
+            target_id=user.id if user else None,
+            details=details,
+        )
         mark_commit_on_error(session)
         return error
 
     if user is not None and user.locked_until is not None and user.locked_until > now:
         raise await fail("locked", _locked_error(user, settings.login_max_failures, now), count=False)
     if not ctx.passwords.verify(user.password_hash if user else None, password) or user is None:
-        raise await fail("bad_credentials" if user else "unknown_user",
-                         NotAuthenticated("Wrong username or password.", code="invalid-credentials"))
+        raise await fail(
+            "bad_credentials" if user else "unknown_user",
+            NotAuthenticated("Wrong username or password.", code="invalid-credentials"),
+        )
     if not user.is_active:
-        raise await fail("disabled", NotAuthenticated(
-            "This account is disabled. Ask your administrator to enable it.", code="account-disabled"), count=False)
+        raise await fail(
+            "disabled",
+            NotAuthenticated("This account is disabled. Ask your administrator to enable it.", code="account-disabled"),
+            count=False,
+        )
     if user.totp_enabled:
         if not totp_code:
             raise NotAuthenticated("Enter the 6-digit code from your authenticator app.", code="totp-required")
-        timecode = _verify_totp(ctx.totp_box.decrypt(user.totp_secret_enc or "", user.id.bytes), totp_code,
-                                ctx.clock.now())
+        timecode = _verify_totp(
+            ctx.totp_box.decrypt(user.totp_secret_enc or "", user.id.bytes), totp_code, ctx.clock.now()
+        )
         if timecode is None or (user.totp_last_timecode is not None and timecode <= user.totp_last_timecode):
-            raise await fail("bad_totp", NotAuthenticated(
-                "The authenticator code is wrong or was already used; wait for the next code.", code="invalid-totp"))
+            raise await fail(
+                "bad_totp",
+                NotAuthenticated(
+                    "The authenticator code is wrong or was already used; wait for the next code.", code="invalid-totp"
+                ),
+            )
         user.totp_last_timecode = timecode
     if ctx.passwords.needs_rehash(user.password_hash):
         user.password_hash = ctx.passwords.hash(password)
@@ -509,16 +632,29 @@ async def do_login(
     user.last_login_at = now
     token = new_token()
     user_session = UserSession(
-        tenant_id=tenant.id, user_id=user.id, token_hash=token_hash(token), csrf_token=new_token(nbytes=24),
-        created_at=now, last_seen_at=now, expires_at=now + timedelta(hours=settings.session_absolute_hours),
-        ip=ip, user_agent=(user_agent or "")[:300] or None,
+        tenant_id=tenant.id,
+        user_id=user.id,
+        token_hash=token_hash(token),
+        csrf_token=new_token(nbytes=24),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(hours=settings.session_absolute_hours),
+        ip=ip,
+        user_agent=(user_agent or "")[:300] or None,
     )
     session.add(user_session)
     await session.flush()
-    actor = Actor(ActorKind.USER, tenant.id, user.id, user.username, ip=ip, user_agent=user_agent,
-                  session_id=user_session.id)
-    await audit.record(session, actor, "auth.login", target_type="user", target_id=user.id,
-                       details={"session_id": str(user_session.id), "mfa": user.totp_enabled})
+    actor = Actor(
+        ActorKind.USER, tenant.id, user.id, user.username, ip=ip, user_agent=user_agent, session_id=user_session.id
+    )
+    await audit.record(
+        session,
+        actor,
+        "auth.login",
+        target_type="user",
+        target_id=user.id,
+        details={"session_id": str(user_session.id), "mfa": user.totp_enabled},
+    )
     return SignIn(user, user_session, token)
 
 
@@ -528,7 +664,10 @@ def _locked_error(user: User, max_failures: int, now: datetime) -> TooManyReques
     retry = max(1, int((user.locked_until - now).total_seconds()))
     return TooManyRequests(
         f"This account is locked after {max_failures} failed sign-ins. Try again after {until}, "
-        "or ask an administrator to unlock it.", retry_after=retry, code="account-locked")
+        "or ask an administrator to unlock it.",
+        retry_after=retry,
+        code="account-locked",
+    )
 
 
 def _verify_totp(secret: str, code: str, now: float) -> int | None:
@@ -547,9 +686,11 @@ async def do_logout(session: AsyncSession, actor: Actor) -> None:
     now = context_of(session).now()
     await session.execute(
         sa.update(UserSession)
-        .where(UserSession.id == actor.session_id, UserSession.tenant_id == actor.tenant_id,
-               UserSession.ended_at.is_(None))
-        .values(ended_at=now, end_reason="logout"))
+        .where(
+            UserSession.id == actor.session_id, UserSession.tenant_id == actor.tenant_id, UserSession.ended_at.is_(None)
+        )
+        .values(ended_at=now, end_reason="logout")
+    )
     await audit.record(session, actor, "auth.logout", target_type="user", target_id=actor.id)
 
 
@@ -557,14 +698,21 @@ async def authenticate_session(session: AsyncSession, tenant: Tenant, token: str
     """The actor behind a session cookie, or a NotAuthenticated that says why not."""
     ctx = context_of(session)
     now = ctx.now()
-    row = (await session.execute(sa.select(UserSession).where(
-        UserSession.token_hash == token_hash(token), UserSession.tenant_id == tenant.id))).scalar_one_or_none()
+    row = (
+        await session.execute(
+            sa.select(UserSession).where(
+                UserSession.token_hash == token_hash(token), UserSession.tenant_id == tenant.id
+            )
+        )
+    ).scalar_one_or_none()
     if row is None:
         raise NotAuthenticated("Sign in first.", code="not-authenticated")
     if row.ended_at is not None:
         reason = row.end_reason or "expired"
-        raise NotAuthenticated(_END_REASON_MESSAGES.get(reason, "Sign in again."),
-                               code="session-expired" if reason == "expired" else "session-ended")
+        raise NotAuthenticated(
+            _END_REASON_MESSAGES.get(reason, "Sign in again."),
+            code="session-expired" if reason == "expired" else "session-ended",
+        )
     idle_limit = timedelta(minutes=ctx.settings.session_idle_minutes)
     if row.expires_at <= now or row.last_seen_at + idle_limit <= now:
         row.ended_at = now
@@ -578,8 +726,14 @@ async def authenticate_session(session: AsyncSession, tenant: Tenant, token: str
     if now - row.last_seen_at >= SESSION_TOUCH_INTERVAL:
         row.last_seen_at = now
     actor = Actor(
-        ActorKind.USER, tenant.id, user.id, user.username, permissions=frozenset(permissions_for(user.roles)),
-        roles=tuple(user.roles), session_id=row.id, department_id=user.department_id,
+        ActorKind.USER,
+        tenant.id,
+        user.id,
+        user.username,
+        permissions=frozenset(permissions_for(user.roles)),
+        roles=tuple(user.roles),
+        session_id=row.id,
+        department_id=user.department_id,
     )
     return actor, row
 
@@ -587,28 +741,35 @@ async def authenticate_session(session: AsyncSession, tenant: Tenant, token: str
 async def authenticate_api_token(session: AsyncSession, tenant: Tenant, token: str) -> Actor:
     ctx = context_of(session)
     now = ctx.now()
-    row = (await session.execute(sa.select(ApiToken).where(
-        ApiToken.token_hash == token_hash(token), ApiToken.tenant_id == tenant.id))).scalar_one_or_none()
+    row = (
+        await session.execute(
+            sa.select(ApiToken).where(ApiToken.token_hash == token_hash(token), ApiToken.tenant_id == tenant.id)
+        )
+    ).scalar_one_or_none()
     if row is None:
         raise NotAuthenticated("This API token is not valid for this organisation.", code="invalid-token")
     if row.revoked_at is not None:
         raise NotAuthenticated(
             f"This API token was revoked on {row.revoked_at:%Y-%m-%d %H:%M} UTC; create a new one.",
-            code="token-revoked")
+            code="token-revoked",
+        )
     if row.expires_at is not None and row.expires_at <= now:
-        raise NotAuthenticated(f"This API token expired on {row.expires_at:%Y-%m-%d}; create a new one.",
-                               code="token-expired")
+        raise NotAuthenticated(
+            f"This API token expired on {row.expires_at:%Y-%m-%d}; create a new one.", code="token-expired"
+        )
     if row.last_used_at is None or now - row.last_used_at >= SESSION_TOUCH_INTERVAL:
         row.last_used_at = now
-    return Actor(ActorKind.API_TOKEN, tenant.id, row.id, f"token:{row.name}",
-                 permissions=frozenset(row.scopes), roles=())
+    return Actor(
+        ActorKind.API_TOKEN, tenant.id, row.id, f"token:{row.name}", permissions=frozenset(row.scopes), roles=()
+    )
 
 
 # --------------------------------------------------------------------------- API tokens
 
 
-async def do_create_api_token(session: AsyncSession, actor: Actor, *, name: str, scopes: list[str],
-                              expires_in_days: int | None) -> tuple[ApiToken, str]:
+async def do_create_api_token(
+    session: AsyncSession, actor: Actor, *, name: str, scopes: list[str], expires_in_days: int | None
+) -> tuple[ApiToken, str]:
     require(actor, Permission.TOKENS_MANAGE)
     try:
         parsed = parse_scopes(scopes)
@@ -617,23 +778,40 @@ async def do_create_api_token(session: AsyncSession, actor: Actor, *, name: str,
     beyond = [p for p in parsed if not actor.can(p)]
     if beyond:
         raise PermissionDenied(f"You cannot grant scopes you do not hold: {', '.join(beyond)}.")
-    if (await session.execute(sa.select(ApiToken.id).where(
-            ApiToken.tenant_id == actor.tenant_id, ApiToken.name == name))).first():
+    if (
+        await session.execute(
+            sa.select(ApiToken.id).where(ApiToken.tenant_id == actor.tenant_id, ApiToken.name == name)
+        )
+    ).first():
         raise Conflict(f"An API token named {name!r} already exists; choose another name.")
     ctx = context_of(session)
     now = ctx.now()
     secret = new_token(API_TOKEN_PREFIX)
     assert actor.tenant_id is not None
     row = ApiToken(
-        tenant_id=actor.tenant_id, name=name, prefix=secret[:12], token_hash=token_hash(secret),
-        scopes=[p.value for p in parsed], created_by=actor.user_id, created_at=now,
+        tenant_id=actor.tenant_id,
+        name=name,
+        prefix=secret[:12],
+        token_hash=token_hash(secret),
+        scopes=[p.value for p in parsed],
+        created_by=actor.user_id,
+        created_at=now,
         expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
     )
     session.add(row)
     await session.flush()
-    await audit.record(session, actor, "token.created", target_type="api_token", target_id=row.id,
-                       details={"name": name, "scopes": row.scopes,
-                                "expires_at": row.expires_at.isoformat() if row.expires_at else None})
+    await audit.record(
+        session,
+        actor,
+        "token.created",
+        target_type="api_token",
+        target_id=row.id,
+        details={
+            "name": name,
+            "scopes": row.scopes,
+            "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        },
+    )
     return row, secret
 
 
@@ -643,8 +821,9 @@ async def do_revoke_api_token(session: AsyncSession, actor: Actor, token_id: uui
     if row.revoked_at is None:
         row.revoked_at = context_of(session).now()
         row.revoked_by = actor.user_id
-        await audit.record(session, actor, "token.revoked", target_type="api_token", target_id=row.id,
-                           details={"name": row.name})
+        await audit.record(
+            session, actor, "token.revoked", target_type="api_token", target_id=row.id, details={"name": row.name}
+        )
         await session.flush()
     return row
 
@@ -663,8 +842,9 @@ async def do_begin_totp_setup(session: AsyncSession, actor: Actor) -> tuple[str,
     user.totp_secret_enc = ctx.totp_box.encrypt(secret, user.id.bytes)
     await session.flush()
     tenant = await session.get(Tenant, user.tenant_id)
-    uri = pyotp.TOTP(secret).provisioning_uri(name=f"{user.username}@{tenant.slug if tenant else ''}",
-                                              issuer_name="kefu")
+    uri = pyotp.TOTP(secret).provisioning_uri(
+        name=f"{user.username}@{tenant.slug if tenant else ''}", issuer_name="kefu"
+    )
     return secret, uri
 
 
@@ -703,8 +883,9 @@ async def do_disable_totp(session: AsyncSession, actor: Actor, password: str) ->
 # --------------------------------------------------------------------------- platform operators
 
 
-async def do_create_operator(session: AsyncSession, actor: Actor, *, username: str, password: str,
-                             display_name: str | None = None) -> PlatformOperator:
+async def do_create_operator(
+    session: AsyncSession, actor: Actor, *, username: str, password: str, display_name: str | None = None
+) -> PlatformOperator:
     if actor.kind is not ActorKind.SYSTEM:
         raise PermissionDenied("Platform operators are created from the command line.")
     username = username.lower()
@@ -713,47 +894,78 @@ async def do_create_operator(session: AsyncSession, actor: Actor, *, username: s
     _check_password(password, username)
     if (await session.execute(sa.select(PlatformOperator.id).where(PlatformOperator.username == username))).first():
         raise Conflict(f"An operator called {username!r} already exists.")
-    operator = PlatformOperator(username=username, display_name=display_name or username,
-                                password_hash=context_of(session).passwords.hash(password))
+    operator = PlatformOperator(
+        username=username,
+        display_name=display_name or username,
+        password_hash=context_of(session).passwords.hash(password),
+    )
     session.add(operator)
     await session.flush()
-    await audit.record(session, actor, "operator.created", target_type="operator", target_id=operator.id,
-                       tenant_id=None, details={"username": username})
+    await audit.record(
+        session,
+        actor,
+        "operator.created",
+        target_type="operator",
+        target_id=operator.id,
+        tenant_id=None,
+        details={"username": username},
+    )
     return operator
 
 
-async def do_operator_login(session: AsyncSession, *, username: str, password: str, ip: str | None,
-                            user_agent: str | None) -> tuple[PlatformOperator, str]:
+async def do_operator_login(
+    session: AsyncSession, *, username: str, password: str, ip: str | None, user_agent: str | None
+) -> tuple[PlatformOperator, str]:
     ctx = context_of(session)
     limiter = _limiter(session)
     key = f"platform:{ip}"
     if (retry := limiter.retry_after(key, ctx.clock.now())) is not None:
-        raise TooManyRequests(f"Too many sign-in attempts; wait {retry} seconds.", retry_after=retry,
-                              code="login-throttled")
-    operator = (await session.execute(sa.select(PlatformOperator).where(
-        PlatformOperator.username == username.lower()))).scalar_one_or_none()
-    if not ctx.passwords.verify(operator.password_hash if operator else None, password) or operator is None \
-            or not operator.is_active:
+        raise TooManyRequests(
+            f"Too many sign-in attempts; wait {retry} seconds.", retry_after=retry, code="login-throttled"
+        )
+    operator = (
+        await session.execute(sa.select(PlatformOperator).where(PlatformOperator.username == username.lower()))
+    ).scalar_one_or_none()
+    if (
+        not ctx.passwords.verify(operator.password_hash if operator else None, password)
+        or operator is None
+        or not operator.is_active
+    ):
         limiter.hit(key, ctx.clock.now())
-        await audit.record(session, Actor(ActorKind.ANONYMOUS, None, None, username.lower()[:64], ip=ip,
-                                          user_agent=user_agent),
-                           "operator.login_failed", outcome="failure", tenant_id=None)
+        await audit.record(
+            session,
+            Actor(ActorKind.ANONYMOUS, None, None, username.lower()[:64], ip=ip, user_agent=user_agent),
+            "operator.login_failed",
+            outcome="failure",
+            tenant_id=None,
+        )
         mark_commit_on_error(session)
         raise NotAuthenticated("Wrong username or password.", code="invalid-credentials")
     token = new_token()
     now = ctx.now()
-    session.add(PlatformSession(operator_id=operator.id, token_hash=token_hash(token), created_at=now,
-                                expires_at=now + timedelta(hours=ctx.settings.session_absolute_hours)))
-    await audit.record(session, Actor(ActorKind.OPERATOR, None, operator.id, operator.username, ip=ip,
-                                      user_agent=user_agent), "operator.login", tenant_id=None)
+    session.add(
+        PlatformSession(
+            operator_id=operator.id,
+            token_hash=token_hash(token),
+            created_at=now,
+            expires_at=now + timedelta(hours=ctx.settings.session_absolute_hours),
+        )
+    )
+    await audit.record(
+        session,
+        Actor(ActorKind.OPERATOR, None, operator.id, operator.username, ip=ip, user_agent=user_agent),
+        "operator.login",
+        tenant_id=None,
+    )
     await session.flush()
     return operator, token
 
 
 async def authenticate_operator(session: AsyncSession, token: str) -> Actor:
     now = context_of(session).now()
-    row = (await session.execute(sa.select(PlatformSession).where(
-        PlatformSession.token_hash == token_hash(token)))).scalar_one_or_none()
+    row = (
+        await session.execute(sa.select(PlatformSession).where(PlatformSession.token_hash == token_hash(token)))
+    ).scalar_one_or_none()
     if row is None or row.ended_at is not None:
         raise NotAuthenticated("Sign in as a platform operator first.", code="not-authenticated")
     if row.expires_at <= now:
@@ -772,7 +984,13 @@ async def do_set_tenant_active(session: AsyncSession, actor: Actor, tenant_id: u
         raise NotFound("No such organisation.")
     if tenant.is_active != active:
         tenant.is_active = active
-        await audit.record(session, actor, "tenant.resumed" if active else "tenant.suspended",
-                           target_type="tenant", target_id=tenant.id, tenant_id=None)
+        await audit.record(
+            session,
+            actor,
+            "tenant.resumed" if active else "tenant.suspended",
+            target_type="tenant",
+            target_id=tenant.id,
+            tenant_id=None,
+        )
         await session.flush()
     return tenant

@@ -44,18 +44,21 @@ router = APIRouter(prefix="/api/v1/t/{tenant}", tags=["tenancy"])
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 
 
-def Allowed(permission: Permission | None) -> object:  # noqa: N802 - reads like a type in signatures
+def Allowed(permission: Permission | None) -> object:
     return Depends(Require(permission))
 
 
 def set_session_cookie(request: Request, response: Response, token: str) -> None:
     settings = get_context(request).settings
     response.set_cookie(
-        SESSION_COOKIE, token, httponly=True, samesite="lax", secure=settings.cookie_secure,
-        max_age=settings.session_absolute_hours * 3600, path="/",
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        max_age=settings.session_absolute_hours * 3600,
+        path="/",
     )
-
-
 
 
 # --------------------------------------------------------------------------- sign-in
@@ -64,11 +67,20 @@ def set_session_cookie(request: Request, response: Response, token: str) -> None
 @router.post("/auth/login", response_model=LoginResponse, summary="Sign in and open a session")
 async def login(body: LoginRequest, request: Request, response: Response, db: DB, tenant: CurrentTenant):
     result = await actions.do_login(
-        db, tenant, username=body.username, password=body.password, totp_code=body.totp_code,
-        ip=client_ip(request), user_agent=request.headers.get("user-agent"))
+        db,
+        tenant,
+        username=body.username,
+        password=body.password,
+        totp_code=body.totp_code,
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
     set_session_cookie(request, response, result.token)
-    return LoginResponse(user=UserOut.model_validate(result.user), csrf_token=result.session.csrf_token,
-                         expires_at=result.session.expires_at)
+    return LoginResponse(
+        user=UserOut.model_validate(result.user),
+        csrf_token=result.session.csrf_token,
+        expires_at=result.session.expires_at,
+    )
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, summary="End this session")
@@ -80,13 +92,29 @@ async def logout(response: Response, db: DB, actor: Actor = Allowed(None)) -> No
 @router.get("/me", response_model=MeOut, summary="Who am I")
 async def me(db: DB, tenant: CurrentTenant, actor: Actor = Allowed(None)):
     if actor.user_id is None:
-        return MeOut(id=actor.id, username=actor.name, display_name=actor.name, email=None, roles=[],  # type: ignore[arg-type]
-                     department_id=None, is_active=True, locked_until=None, last_login_at=None,
-                     totp_enabled=False, created_at=tenant.created_at, permissions=sorted(actor.permissions),
-                     tenant_slug=tenant.slug, tenant_name=tenant.name)
+        return MeOut(
+            id=actor.id,
+            username=actor.name,
+            display_name=actor.name,
+            email=None,
+            roles=[],  # type: ignore[arg-type]
+            department_id=None,
+            is_active=True,
+            locked_until=None,
+            last_login_at=None,
+            totp_enabled=False,
+            created_at=tenant.created_at,
+            permissions=sorted(actor.permissions),
+            tenant_slug=tenant.slug,
+            tenant_name=tenant.name,
+        )
     user = await access_user_by_id(db, actor, actor.user_id)
-    return MeOut(**UserOut.model_validate(user).model_dump(), permissions=sorted(permissions_for(user.roles)),
-                 tenant_slug=tenant.slug, tenant_name=tenant.name)
+    return MeOut(
+        **UserOut.model_validate(user).model_dump(),
+        permissions=sorted(permissions_for(user.roles)),
+        tenant_slug=tenant.slug,
+        tenant_name=tenant.name,
+    )
 
 
 @router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT, summary="Change my password")
@@ -123,8 +151,9 @@ async def list_users(
     active: bool | None = None,
     q: Annotated[str | None, Query(max_length=64)] = None,
 ):
-    users = await queries.list_users(db, actor, after=after, limit=limit, department_id=department_id,
-                                     active=active, search=q)
+    users = await queries.list_users(
+        db, actor, after=after, limit=limit, department_id=department_id, active=active, search=q
+    )
     return keyset_page(users, limit, UserOut)
 
 
@@ -139,8 +168,7 @@ async def get_user(user_id: uuid.UUID, db: DB, actor: Actor = Allowed(Permission
 
 
 @router.patch("/users/{user_id}", response_model=UserOut, summary="Change a user's name, roles or department")
-async def update_user(user_id: uuid.UUID, body: UserUpdate, db: DB,
-                      actor: Actor = Allowed(Permission.USERS_MANAGE)):
+async def update_user(user_id: uuid.UUID, body: UserUpdate, db: DB, actor: Actor = Allowed(Permission.USERS_MANAGE)):
     return await actions.do_update_user(db, actor, user_id, body.model_dump(exclude_unset=True))
 
 
@@ -160,13 +188,15 @@ async def unlock_user(user_id: uuid.UUID, db: DB, actor: Actor = Allowed(Permiss
 
 
 @router.post("/users/{user_id}/password", response_model=UserOut, summary="Set a user's password")
-async def reset_password(user_id: uuid.UUID, body: PasswordReset, db: DB,
-                         actor: Actor = Allowed(Permission.USERS_MANAGE)):
+async def reset_password(
+    user_id: uuid.UUID, body: PasswordReset, db: DB, actor: Actor = Allowed(Permission.USERS_MANAGE)
+):
     return await actions.do_reset_password(db, actor, user_id, body.new_password)
 
 
-@router.post("/users/{user_id}/sessions/end", status_code=status.HTTP_204_NO_CONTENT,
-             summary="Sign a user out everywhere")
+@router.post(
+    "/users/{user_id}/sessions/end", status_code=status.HTTP_204_NO_CONTENT, summary="Sign a user out everywhere"
+)
 async def end_sessions(user_id: uuid.UUID, db: DB, actor: Actor = Allowed(Permission.USERS_MANAGE)) -> None:
     await actions.do_end_user_sessions(db, actor, user_id)
 
@@ -175,15 +205,22 @@ async def end_sessions(user_id: uuid.UUID, db: DB, actor: Actor = Allowed(Permis
 
 
 @router.get("/departments", response_model=Page[DepartmentOut], summary="List departments and teams")
-async def list_departments(db: DB, actor: Actor = Allowed(Permission.DEPARTMENTS_READ),
-                           after: uuid.UUID | None = None, limit: Limit = DEFAULT_PAGE_SIZE):
+async def list_departments(
+    db: DB,
+    actor: Actor = Allowed(Permission.DEPARTMENTS_READ),
+    after: uuid.UUID | None = None,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+):
     return keyset_page(await queries.list_departments(db, actor, after=after, limit=limit), limit, DepartmentOut)
 
 
-@router.post("/departments", response_model=DepartmentOut, status_code=status.HTTP_201_CREATED,
-             summary="Create a department or team")
-async def create_department(body: DepartmentCreate, db: DB,
-                            actor: Actor = Allowed(Permission.DEPARTMENTS_MANAGE)):
+@router.post(
+    "/departments",
+    response_model=DepartmentOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a department or team",
+)
+async def create_department(body: DepartmentCreate, db: DB, actor: Actor = Allowed(Permission.DEPARTMENTS_MANAGE)):
     return await actions.do_create_department(db, actor, **body.model_dump())
 
 
@@ -193,15 +230,18 @@ async def get_department(department_id: uuid.UUID, db: DB, actor: Actor = Allowe
 
 
 @router.patch("/departments/{department_id}", response_model=DepartmentOut, summary="Change a department")
-async def update_department(department_id: uuid.UUID, body: DepartmentUpdate, db: DB,
-                            actor: Actor = Allowed(Permission.DEPARTMENTS_MANAGE)):
+async def update_department(
+    department_id: uuid.UUID, body: DepartmentUpdate, db: DB, actor: Actor = Allowed(Permission.DEPARTMENTS_MANAGE)
+):
     return await actions.do_update_department(db, actor, department_id, body.model_dump(exclude_unset=True))
 
 
-@router.delete("/departments/{department_id}", status_code=status.HTTP_204_NO_CONTENT,
-               summary="Delete an empty department")
-async def delete_department(department_id: uuid.UUID, db: DB,
-                            actor: Actor = Allowed(Permission.DEPARTMENTS_MANAGE)) -> None:
+@router.delete(
+    "/departments/{department_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an empty department"
+)
+async def delete_department(
+    department_id: uuid.UUID, db: DB, actor: Actor = Allowed(Permission.DEPARTMENTS_MANAGE)
+) -> None:
     await actions.do_delete_department(db, actor, department_id)
 
 
@@ -213,8 +253,12 @@ async def list_api_tokens(db: DB, actor: Actor = Allowed(Permission.TOKENS_MANAG
     return await queries.list_api_tokens(db, actor)
 
 
-@router.post("/api-tokens", response_model=ApiTokenCreated, status_code=status.HTTP_201_CREATED,
-             summary="Create an API token (the secret is shown once)")
+@router.post(
+    "/api-tokens",
+    response_model=ApiTokenCreated,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an API token (the secret is shown once)",
+)
 async def create_api_token(body: ApiTokenCreate, db: DB, actor: Actor = Allowed(Permission.TOKENS_MANAGE)):
     row, secret = await actions.do_create_api_token(db, actor, **body.model_dump())
     return ApiTokenCreated(**ApiTokenOut.model_validate(row).model_dump(), token=secret)
@@ -239,8 +283,9 @@ async def get_settings(tenant: CurrentTenant, actor: Actor = Allowed(Permission.
 
 
 @router.patch("/settings", response_model=TenantSettingsOut, summary="Change organisation settings")
-async def update_settings(body: TenantSettingsUpdate, db: DB, tenant: CurrentTenant,
-                          actor: Actor = Allowed(Permission.SETTINGS_MANAGE)):
+async def update_settings(
+    body: TenantSettingsUpdate, db: DB, tenant: CurrentTenant, actor: Actor = Allowed(Permission.SETTINGS_MANAGE)
+):
     return await actions.do_update_tenant_settings(db, actor, tenant, body.model_dump(exclude_unset=True))
 
 

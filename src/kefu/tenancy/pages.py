@@ -16,9 +16,9 @@ from kefu.core.crypto import constant_time_equal, new_token
 from kefu.core.errors import KefuError, NotAuthenticated, NotFound, PermissionDenied, TooManyRequests
 from kefu.tenancy import actions, queries
 from kefu.tenancy.access import access_user_by_id
+from kefu.tenancy.api import set_session_cookie
 from kefu.tenancy.models import Tenant
 from kefu.tenancy.rules import Permission, Role
-from kefu.tenancy.api import set_session_cookie
 from kefu.web.deps import DB, SESSION_COOKIE, CurrentTenant, Require, client_ip
 from kefu.web.templating import render
 
@@ -31,7 +31,8 @@ router = APIRouter(include_in_schema=False)
 LOGIN_ERRORS = {
     "invalid-credentials": i18n.N_("Wrong username or password."),
     "account-locked": i18n.N_(
-        "This account is locked after too many failed sign-ins. Try again later or ask an administrator."),
+        "This account is locked after too many failed sign-ins. Try again later or ask an administrator."
+    ),
     "login-throttled": i18n.N_("Too many sign-in attempts from your address. Wait a minute and try again."),
     "account-disabled": i18n.N_("This account is disabled. Ask your administrator to enable it."),
     "totp-required": i18n.N_("Enter the 6-digit code from your authenticator app."),
@@ -51,7 +52,7 @@ async def page_locale(request: Request, tenant: CurrentTenant) -> Tenant:
 PageTenant = Annotated[Tenant, Depends(page_locale)]
 
 
-def Signed(permission: Permission | None = None) -> object:  # noqa: N802
+def Signed(permission: Permission | None = None) -> object:
     return Depends(Require(permission))
 
 
@@ -89,11 +90,28 @@ async def landing(request: Request) -> Response:
 # --------------------------------------------------------------------------- sign-in
 
 
-def _login_page(request: Request, tenant: Tenant, *, error: str | None = None, status: int = 200,
-                username: str = "", need_totp: bool = False, next_url: str | None = None) -> Response:
+def _login_page(
+    request: Request,
+    tenant: Tenant,
+    *,
+    error: str | None = None,
+    status: int = 200,
+    username: str = "",
+    need_totp: bool = False,
+    next_url: str | None = None,
+) -> Response:
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or new_token(nbytes=24)
-    response = render(request, "tenancy/login.html", status_code=status, tenant=tenant, error=error,
-                      username=username, need_totp=need_totp, login_csrf=token, next_url=next_url or "")
+    response = render(
+        request,
+        "tenancy/login.html",
+        status_code=status,
+        tenant=tenant,
+        error=error,
+        username=username,
+        need_totp=need_totp,
+        login_csrf=token,
+        next_url=next_url or "",
+    )
     response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path=f"/t/{tenant.slug}/login")
     return response
 
@@ -116,18 +134,36 @@ async def login_submit(
 ) -> Response:
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not constant_time_equal(expected, csrf_token):
-        return _login_page(request, tenant, status=403, username=username,
-                           error=i18n.gettext("The sign-in form expired. Please try again."))
+        return _login_page(
+            request,
+            tenant,
+            status=403,
+            username=username,
+            error=i18n.gettext("The sign-in form expired. Please try again."),
+        )
     try:
-        result = await actions.do_login(db, tenant, username=username, password=password,
-                                        totp_code=totp_code or None, ip=client_ip(request),
-                                        user_agent=request.headers.get("user-agent"))
+        result = await actions.do_login(
+            db,
+            tenant,
+            username=username,
+            password=password,
+            totp_code=totp_code or None,
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
+        )
     except (NotAuthenticated, TooManyRequests) as exc:
         if not db.info.get("commit_on_error"):
             await db.rollback()
         need_totp = exc.code in ("totp-required", "invalid-totp")
-        return _login_page(request, tenant, status=exc.status, username=username, need_totp=need_totp,
-                           error=i18n.gettext(LOGIN_ERRORS.get(exc.code, exc.detail)), next_url=next)
+        return _login_page(
+            request,
+            tenant,
+            status=exc.status,
+            username=username,
+            need_totp=need_totp,
+            error=i18n.gettext(LOGIN_ERRORS.get(exc.code, exc.detail)),
+            next_url=next,
+        )
     response = RedirectResponse(_safe_next(tenant, next), status_code=303)
     set_session_cookie(request, response, result.token)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path=f"/t/{tenant.slug}/login")
@@ -157,13 +193,19 @@ async def home(request: Request, db: DB, tenant: PageTenant, actor: Actor = Sign
 async def _users_context(db: DB, actor: Actor) -> dict[str, object]:
     users = await queries.list_users(db, actor, limit=200)
     departments = await queries.all_departments(db, actor)
-    return {"users": users[:200], "departments": departments, "department_names": {d.id: d.name for d in departments},
-            "roles": [r.value for r in Role], "can_manage": actor.can(Permission.USERS_MANAGE)}
+    return {
+        "users": users[:200],
+        "departments": departments,
+        "department_names": {d.id: d.name for d in departments},
+        "roles": [r.value for r in Role],
+        "can_manage": actor.can(Permission.USERS_MANAGE),
+    }
 
 
 @router.get("/t/{tenant}/admin/users", response_class=HTMLResponse)
-async def users_page(request: Request, db: DB, tenant: PageTenant,
-                     actor: Actor = Signed(Permission.USERS_READ)) -> Response:
+async def users_page(
+    request: Request, db: DB, tenant: PageTenant, actor: Actor = Signed(Permission.USERS_READ)
+) -> Response:
     return render(request, "tenancy/users.html", tenant=tenant, **await _users_context(db, actor))
 
 
@@ -183,16 +225,30 @@ async def users_create(
     try:
         dep = uuid.UUID(department_id) if department_id else None
         async with db.begin_nested():
-            user = await actions.do_create_user(db, actor, username=username, display_name=display_name,
-                                                password=password, roles=roles, department_id=dep)
+            user = await actions.do_create_user(
+                db,
+                actor,
+                username=username,
+                display_name=display_name,
+                password=password,
+                roles=roles,
+                department_id=dep,
+            )
     except (KefuError, ValueError) as exc:
         message = exc.detail if isinstance(exc, KefuError) else i18n.N_("Choose a department from the list.")
         status = exc.status if isinstance(exc, KefuError) else 422
         if isinstance(exc, PermissionDenied):
             raise
         context = await _users_context(db, actor)
-        return render(request, "tenancy/users.html", status_code=status, tenant=tenant, form=form,
-                      error=i18n.gettext(message), **context)
+        return render(
+            request,
+            "tenancy/users.html",
+            status_code=status,
+            tenant=tenant,
+            form=form,
+            error=i18n.gettext(message),
+            **context,
+        )
     if _is_htmx(request):
         context = await _users_context(db, actor)
         return render(request, "tenancy/_users_section.html", tenant=tenant, created=user, **context)
@@ -200,10 +256,19 @@ async def users_create(
 
 
 @router.post("/t/{tenant}/admin/users/{user_id}/{operation}", response_class=HTMLResponse)
-async def users_operation(request: Request, db: DB, tenant: PageTenant, user_id: uuid.UUID, operation: str,
-                          actor: Actor = Signed(Permission.USERS_MANAGE)) -> Response:
-    operations = {"disable": actions.do_disable_user, "enable": actions.do_enable_user,
-                  "unlock": actions.do_unlock_user}
+async def users_operation(
+    request: Request,
+    db: DB,
+    tenant: PageTenant,
+    user_id: uuid.UUID,
+    operation: str,
+    actor: Actor = Signed(Permission.USERS_MANAGE),
+) -> Response:
+    operations = {
+        "disable": actions.do_disable_user,
+        "enable": actions.do_enable_user,
+        "unlock": actions.do_unlock_user,
+    }
     if operation not in operations:
         raise NotFound(f"Unknown operation {operation!r}.")
     await operations[operation](db, actor, user_id)
@@ -217,12 +282,18 @@ async def users_operation(request: Request, db: DB, tenant: PageTenant, user_id:
 
 
 @router.get("/t/{tenant}/admin/departments", response_class=HTMLResponse)
-async def departments_page(request: Request, db: DB, tenant: PageTenant,
-                           actor: Actor = Signed(Permission.DEPARTMENTS_READ)) -> Response:
+async def departments_page(
+    request: Request, db: DB, tenant: PageTenant, actor: Actor = Signed(Permission.DEPARTMENTS_READ)
+) -> Response:
     departments = await queries.all_departments(db, actor)
-    return render(request, "tenancy/departments.html", tenant=tenant, departments=departments,
-                  names={d.id: d.name for d in departments},
-                  can_manage=actor.can(Permission.DEPARTMENTS_MANAGE))
+    return render(
+        request,
+        "tenancy/departments.html",
+        tenant=tenant,
+        departments=departments,
+        names={d.id: d.name for d in departments},
+        can_manage=actor.can(Permission.DEPARTMENTS_MANAGE),
+    )
 
 
 @router.post("/t/{tenant}/admin/departments", response_class=HTMLResponse)
@@ -240,16 +311,28 @@ async def departments_create(
     error = None
     try:
         async with db.begin_nested():
-            await actions.do_create_department(db, actor, name=name.strip(), kind=kind,
-                                               code=code.strip() or None,
-                                               parent_id=uuid.UUID(parent_id) if parent_id else None,
-                                               description=description.strip())
+            await actions.do_create_department(
+                db,
+                actor,
+                name=name.strip(),
+                kind=kind,
+                code=code.strip() or None,
+                parent_id=uuid.UUID(parent_id) if parent_id else None,
+                description=description.strip(),
+            )
     except (KefuError, ValueError) as exc:
         if isinstance(exc, PermissionDenied):
             raise
         error = i18n.gettext(exc.detail if isinstance(exc, KefuError) else "Choose a parent from the list.")
     departments = await queries.all_departments(db, actor)
     template = "tenancy/_departments_section.html" if _is_htmx(request) else "tenancy/departments.html"
-    return render(request, template, status_code=422 if error and not _is_htmx(request) else 200, tenant=tenant,
-                  departments=departments, names={d.id: d.name for d in departments}, error=error,
-                  can_manage=True)
+    return render(
+        request,
+        template,
+        status_code=422 if error and not _is_htmx(request) else 200,
+        tenant=tenant,
+        departments=departments,
+        names={d.id: d.name for d in departments},
+        error=error,
+        can_manage=True,
+    )

@@ -37,6 +37,23 @@ class Permission(StrEnum):
     # real-time views
     WALLBOARD_READ = "wallboard.read"
     ALERTS_READ = "alerts.read"
+    # messaging (SMS outbox)
+    SMS_READ = "sms.read"
+    SMS_MANAGE = "sms.manage"
+    # customers (PII masked by default; reveal is a separate, audited right)
+    CUSTOMERS_READ = "customers.read"
+    CUSTOMERS_MANAGE = "customers.manage"
+    CUSTOMERS_REVEAL = "customers.reveal"
+    # complaint work orders, refund authority, complaint KPIs
+    WORKORDERS_CREATE = "workorders.create"
+    WORKORDERS_READ = "workorders.read"
+    WORKORDERS_HANDLE = "workorders.handle"
+    WORKORDERS_DISPATCH = "workorders.dispatch"
+    WORKORDERS_ADMIN = "workorders.admin"
+    REFUNDS_ISSUE = "refunds.issue"
+    REFUNDS_APPROVE = "refunds.approve"
+    KPI_READ = "kpi.read"
+    KPI_EXPORT = "kpi.export"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {}
@@ -59,6 +76,22 @@ grant([_R.TENANT_ADMIN, _R.SUPERVISOR, _R.AGENT, _R.BACK_OFFICE, _R.QA_INSPECTOR
 grant([_R.TENANT_ADMIN, _R.SUPERVISOR], _P.SETTINGS_READ, _P.WALLBOARD_READ, _P.ALERTS_READ)
 grant([_R.SECURITY_AUDITOR], _P.AUDIT_READ)
 # Each domain adds its grants below, one grant() line per group of permissions.
+grant([_R.TENANT_ADMIN, _R.SUPERVISOR], _P.SMS_READ)
+grant([_R.TENANT_ADMIN], _P.SMS_MANAGE)
+# Customers and work orders. Agents see customers masked (no reveal by default: a supervisor reveals, with a
+# reason); the administrator configures categories, SLA and authority policies but neither reveals PII nor
+# moves money (refunds are for operational roles; a supervisor approves what an agent may not do alone).
+grant([_R.TENANT_ADMIN, _R.SUPERVISOR, _R.AGENT, _R.BACK_OFFICE], _P.CUSTOMERS_READ)
+grant([_R.TENANT_ADMIN, _R.SUPERVISOR, _R.AGENT], _P.CUSTOMERS_MANAGE)
+grant([_R.SUPERVISOR], _P.CUSTOMERS_REVEAL)
+grant([_R.TENANT_ADMIN, _R.SUPERVISOR, _R.AGENT, _R.BACK_OFFICE, _R.QA_INSPECTOR], _P.WORKORDERS_READ)
+grant([_R.TENANT_ADMIN, _R.SUPERVISOR, _R.AGENT], _P.WORKORDERS_CREATE, _P.WORKORDERS_DISPATCH)
+grant([_R.TENANT_ADMIN, _R.SUPERVISOR, _R.AGENT, _R.BACK_OFFICE], _P.WORKORDERS_HANDLE)
+grant([_R.TENANT_ADMIN], _P.WORKORDERS_ADMIN)
+grant([_R.SUPERVISOR, _R.AGENT], _P.REFUNDS_ISSUE)
+grant([_R.SUPERVISOR], _P.REFUNDS_APPROVE)
+grant([_R.TENANT_ADMIN, _R.SUPERVISOR, _R.QA_INSPECTOR], _P.KPI_READ)
+grant([_R.TENANT_ADMIN, _R.SUPERVISOR], _P.KPI_EXPORT)
 
 ROLE_LABELS: dict[str, str] = {
     Role.TENANT_ADMIN: N_("Tenant administrator"),

@@ -20,7 +20,9 @@ class LoginRequest(Input):
 
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
-    totp_code: str | None = Field(default=None, pattern=r"^\d{6}$", description="Required when the account has TOTP on.")
+    totp_code: str | None = Field(
+        default=None, pattern=r"^\d{6}$", description="Required when the account has TOTP on."
+    )
 
 
 class UserOut(Output):

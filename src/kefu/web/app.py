@@ -51,15 +51,21 @@ async def check_database_role(ctx: Context) -> None:
         return
     assert ctx.session_factory is not None
     async with ctx.session_factory() as session:
-        row = (await session.execute(sa.text(
-            "select r.rolsuper, r.rolbypassrls, "
-            "exists(select 1 from pg_tables where tableowner = current_user and schemaname = 'public') "
-            "from pg_roles r where r.rolname = current_user"))).one()
+        row = (
+            await session.execute(
+                sa.text(
+                    "select r.rolsuper, r.rolbypassrls, "
+                    "exists(select 1 from pg_tables where tableowner = current_user and schemaname = 'public') "
+                    "from pg_roles r where r.rolname = current_user"
+                )
+            )
+        ).one()
     if any(row):
         raise RuntimeError(
             "The database role in KEFU_DATABASE_URL is a superuser, bypasses row-level security or owns the "
             "tables, so tenant isolation would not hold. Connect as the application role (see "
-            "KEFU_DATABASE_APP_ROLE) or set KEFU_ALLOW_PRIVILEGED_DATABASE_ROLE=1 for development.")
+            "KEFU_DATABASE_APP_ROLE) or set KEFU_ALLOW_PRIVILEGED_DATABASE_ROLE=1 for development."
+        )
 
 
 def create_app(ctx: Context) -> FastAPI:
@@ -74,8 +80,10 @@ def create_app(ctx: Context) -> FastAPI:
         if ctx.settings.run_background_services:
             from kefu.domains import background_services
 
-            tasks = [asyncio.create_task(service(ctx, stop), name=getattr(service, "__qualname__", "service"))
-                     for service in background_services()]
+            tasks = [
+                asyncio.create_task(service(ctx, stop), name=getattr(service, "__qualname__", "service"))
+                for service in background_services()
+            ]
         try:
             yield
         finally:

@@ -95,7 +95,9 @@ async def _check_csrf(request: Request, expected: str) -> None:
     if not supplied or not constant_time_equal(supplied, expected):
         raise PermissionDenied(
             "Missing or wrong CSRF token. Reload the page and try again; API clients send the "
-            "X-CSRF-Token header returned at sign-in.", code="csrf-failed")
+            "X-CSRF-Token header returned at sign-in.",
+            code="csrf-failed",
+        )
 
 
 async def current_actor(request: Request, db: DB, tenant: CurrentTenant) -> Actor:
@@ -133,8 +135,7 @@ class Require:
 
     async def __call__(self, actor: CurrentActor) -> Actor:
         if self.permission is not None and not actor.can(self.permission):
-            raise PermissionDenied(
-                f"You need the '{self.permission}' permission for this; ask your administrator.")
+            raise PermissionDenied(f"You need the '{self.permission}' permission for this; ask your administrator.")
         return actor
 
     def __repr__(self) -> str:

@@ -102,9 +102,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     reference = uuid.uuid4().hex[:12]
     log.exception("unhandled error (reference %s) on %s %s", reference, request.method, request.url.path)
-    return problem(500, "internal-error", "Internal error",
-                   f"Something went wrong on our side; nothing was changed. Reference: {reference}.",
-                   request.url.path)
+    return problem(
+        500,
+        "internal-error",
+        "Internal error",
+        f"Something went wrong on our side; nothing was changed. Reference: {reference}.",
+        request.url.path,
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -47,8 +47,9 @@ def environment() -> Environment:
     return env
 
 
-def render(request: Request, template: str, status_code: int = 200, headers: dict[str, str] | None = None,
-           **context: Any) -> HTMLResponse:
+def render(
+    request: Request, template: str, status_code: int = 200, headers: dict[str, str] | None = None, **context: Any
+) -> HTMLResponse:
     context.setdefault("request", request)
     context.setdefault("locale", i18n.get_locale())
     context.setdefault("csrf_token", getattr(request.state, "csrf_token", None))
@@ -58,7 +59,16 @@ def render(request: Request, template: str, status_code: int = 200, headers: dic
     return HTMLResponse(html, status_code=status_code, headers=headers)
 
 
-def render_error(request: Request, status: int, title: str, detail: str,
-                 headers: dict[str, str] | None = None) -> HTMLResponse:
-    return render(request, "error.html", status_code=status, headers=headers, status=status, title=title,
-                  detail=detail, tenant_slug=request.path_params.get("tenant"))
+def render_error(
+    request: Request, status: int, title: str, detail: str, headers: dict[str, str] | None = None
+) -> HTMLResponse:
+    return render(
+        request,
+        "error.html",
+        status_code=status,
+        headers=headers,
+        status=status,
+        title=title,
+        detail=detail,
+        tenant_slug=request.path_params.get("tenant"),
+    )
