@@ -117,7 +117,7 @@ def pg_database() -> Iterator[dict[str, str] | None]:
         return
     base, admin_db = _pg_parts(PG_URL)
     host = base.split("@")[-1]
-    name = f"kefu_test_{_worker()}"
+    name = f"kefu_test_{_worker()}_{os.getpid()}"  # unique even when several test runs share the server
     asyncio.run(
         _pg_admin(
             PG_URL,

@@ -60,12 +60,27 @@ async def _token(world: World, t: TenantInfo) -> uuid.UUID:
     return row.id
 
 
+async def _sms_message(world: World, t: TenantInfo) -> uuid.UUID:
+    from kefu.messaging import queue_sms
+
+    async with world.session() as s:
+        await bind_tenant(s, t.id)
+        message = await queue_sms(s, tenant=t.tenant, to_number="13812341234", body="test", purpose="test")
+        await s.commit()
+    return message.id
+
+
 ID_FACTORIES: dict[str, Callable[[World, TenantInfo], Awaitable[uuid.UUID]]] = {
     "user_id": _user,
     "department_id": _department,
     "parent_id": _department,
     "token_id": _token,
+    "message_id": _sms_message,
 }
+
+from routing_api.routing_support import ROUTING_FACTORIES  # noqa: E402
+
+ID_FACTORIES.update(ROUTING_FACTORIES)
 
 
 # ------------------------------------------------------------------ route table

@@ -11,7 +11,9 @@ from kefu.core.context import Context
 from kefu.core.crypto import PasswordHasher
 from kefu.core.db import make_engine, make_session_factory
 from kefu.core.time import Clock, RealClock
+from kefu.messaging.adapters import build_sms_port
 from kefu.realtime.hub import Hub
+from kefu.routing.host import RouterHost
 from kefu.settings import Settings
 
 
@@ -30,10 +32,16 @@ def build_context(settings: Settings | None = None, *, clock: Clock | None = Non
     ctx.session_factory = factory
     ctx.services["engine"] = engine
     ctx.services["hub"] = Hub()
+    ctx.services["router_host"] = RouterHost(ctx)
+    ctx.services["sms_port"] = build_sms_port(settings)
+
     return ctx
 
 
 async def dispose_context(ctx: Context) -> None:
+    host = ctx.services.get("router_host")
+    if host is not None:
+        await host.close()
     engine = ctx.services.get("engine")
     if engine is not None:
         await engine.dispose()

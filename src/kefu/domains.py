@@ -17,6 +17,8 @@ ROUTER_MODULES: list[str] = [
     "kefu.tenancy.platform_api",
     "kefu.audit.api",
     "kefu.realtime.api",
+    "kefu.routing.api",
+    "kefu.messaging.api",
     "kefu.tenancy.pages",
 ]
 
@@ -24,18 +26,27 @@ ROUTER_MODULES: list[str] = [
 MODEL_MODULES: list[str] = [
     "kefu.tenancy.models",
     "kefu.audit.models",
+    "kefu.routing.models",
+    "kefu.messaging.models",
 ]
 
 #: Demo seed steps ``async def seed(ctx, tenant_id) -> None``, run in order after the demo tenant exists.
-DEMO_SEEDS: list[str] = []
+DEMO_SEEDS: list[str] = [
+]
 
 
 #: Long-running services ``async def run(ctx, stop: asyncio.Event) -> None`` started with the web app
 #: (SMS outbox relay, SLA scheduler, the router host …) unless ``KEFU_RUN_BACKGROUND_SERVICES=0``.
-BACKGROUND_SERVICES: list[str] = []
+BACKGROUND_SERVICES: list[str] = [
+    "kefu.messaging.relay:run_sms_relay",
+]
 
 #: Typer sub-apps mounted on the ``kefu`` command: (command name, "module:attribute").
-CLI_APPS: list[tuple[str, str]] = []
+CLI_APPS: list[tuple[str, str]] = [
+    ("alerts", "kefu.alerts.cli:app"),
+    ("simulate", "kefu.analytics.cli:simulate_command"),
+    ("sms", "kefu.messaging.cli:app"),
+]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -59,6 +59,41 @@ class Settings(BaseSettings):
     password_hash_time_cost: int = Field(default=2, ge=1)
     cookie_secure: bool = False
     default_locale: Literal["zh_CN", "en"] = "zh_CN"
+
+    # SMS (kefu.messaging): the outbox relay and its provider adapter.
+    #: ``logfile`` appends every message, with the full number, to ``data_dir/sms/outbox.jsonl``
+    #: (stands in for a provider in development, tests and the demo); ``http`` posts to a provider.
+    sms_provider: Literal["logfile", "http"] = "logfile"
+    #: The generic HTTP provider's send endpoint (``KEFU_SMS_PROVIDER=http``).
+    sms_http_url: str | None = None
+    #: Shared secret for HMAC-SHA256 signatures on requests to the provider and on its callbacks.
+    #: Provider callbacks are refused while it is unset.
+    sms_http_secret: SecretStr | None = None
+    sms_http_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    #: Sender id (signature / short code) put on outgoing messages unless the caller names one.
+    sms_sender_id: str = Field(default="kefu", min_length=1, max_length=20)
+    #: Attempts per message before it is marked ``dead``.
+    sms_max_attempts: int = Field(default=8, ge=1, le=100)
+    #: How often the relay looks for due messages when it found none.
+    sms_relay_poll_seconds: float = Field(default=2.0, gt=0, le=3600)
+    sms_relay_batch_size: int = Field(default=50, ge=1, le=1000)
+    #: Messages one relay sends at the same time.
+    sms_relay_concurrency: int = Field(default=4, ge=1, le=64)
+    #: A claimed message not finished within this time (a crashed relay) is claimed again.
+    sms_lease_seconds: float = Field(default=60.0, gt=0)
+    #: Accept provider callbacks whose signed timestamp is at most this far from now (replay window).
+    sms_callback_tolerance_seconds: int = Field(default=300, ge=10, le=3600)
+    #: TEST ONLY: the logfile adapter waits this long after writing a line (crash tests).
+    sms_logfile_delay_seconds: float = Field(default=0.0, ge=0, le=60)
+
+    @model_validator(mode="after")
+    def _check_sms(self) -> Settings:
+        if self.sms_provider == "http":
+            if not self.sms_http_url or not self.sms_http_secret:
+                raise ValueError("KEFU_SMS_PROVIDER=http needs KEFU_SMS_HTTP_URL and KEFU_SMS_HTTP_SECRET")
+            if self.sms_lease_seconds <= self.sms_http_timeout_seconds:
+                raise ValueError("KEFU_SMS_LEASE_SECONDS must be longer than KEFU_SMS_HTTP_TIMEOUT_SECONDS")
+        return self
 
     @field_validator("listen")
     @classmethod

@@ -182,6 +182,34 @@ def bound_tenant(session: AsyncSession) -> uuid.UUID | None:
     return session.info.get("tenant_id")
 
 
+# --------------------------------------------------------------------------- after-commit hooks
+
+
+def after_commit(session: AsyncSession, hook: Any) -> None:
+    """Run ``hook()`` (sync or async) once this session's transaction has committed.
+
+    Changes that notify the world outside the database (live router
+    configuration, real-time pushes) go here, so a rolled-back request notifies
+    nobody. Hooks are dropped on rollback.
+    """
+    session.info.setdefault("after_commit", []).append(hook)
+
+
+async def commit(session: AsyncSession) -> None:
+    """Commit, then run the after-commit hooks registered on the session."""
+    await session.commit()
+    hooks = session.info.pop("after_commit", [])
+    for hook in hooks:
+        result = hook()
+        if hasattr(result, "__await__"):
+            await result
+
+
+async def rollback(session: AsyncSession) -> None:
+    session.info.pop("after_commit", None)
+    await session.rollback()
+
+
 # --------------------------------------------------------------------------- migrations helpers
 
 

@@ -2178,6 +2178,21 @@ class Router:
     # ----------------------------------------------------------------------------------
     # reads
 
+    def has_queue(self, queue_id: str) -> bool:
+        return queue_id in self._queues
+
+    def has_policy(self, policy_id: str) -> bool:
+        return policy_id in self._policies
+
+    def has_agent(self, agent_id: str) -> bool:
+        return agent_id in self._agents
+
+    def queue_ids(self) -> list[str]:
+        return sorted(self._queues)
+
+    def agent_ids(self) -> list[str]:
+        return sorted(self._agents)
+
     def has_task(self, task_id: str) -> bool:
         return task_id in self._tasks
 

@@ -37,6 +37,13 @@ class Permission(StrEnum):
     # real-time views
     WALLBOARD_READ = "wallboard.read"
     ALERTS_READ = "alerts.read"
+    # routing
+    ROUTING_READ = "routing.read"
+    ROUTING_MANAGE = "routing.manage"
+    AGENT_STATUS = "agent.status"
+    AGENTS_SUPERVISE = "agents.supervise"
+    TASKS_CREATE = "tasks.create"
+    TASKS_HANDLE = "tasks.handle"
     # messaging (SMS outbox)
     SMS_READ = "sms.read"
     SMS_MANAGE = "sms.manage"
@@ -76,6 +83,10 @@ grant([_R.TENANT_ADMIN, _R.SUPERVISOR, _R.AGENT, _R.BACK_OFFICE, _R.QA_INSPECTOR
 grant([_R.TENANT_ADMIN, _R.SUPERVISOR], _P.SETTINGS_READ, _P.WALLBOARD_READ, _P.ALERTS_READ)
 grant([_R.SECURITY_AUDITOR], _P.AUDIT_READ)
 # Each domain adds its grants below, one grant() line per group of permissions.
+# routing: admins configure; supervisors watch and steer agents; agents set their own status and take tasks.
+grant([_R.TENANT_ADMIN], _P.ROUTING_MANAGE, _P.TASKS_CREATE)
+grant([_R.TENANT_ADMIN, _R.SUPERVISOR], _P.ROUTING_READ, _P.AGENTS_SUPERVISE)
+grant([_R.SUPERVISOR, _R.AGENT, _R.BACK_OFFICE], _P.AGENT_STATUS, _P.TASKS_HANDLE)
 grant([_R.TENANT_ADMIN, _R.SUPERVISOR], _P.SMS_READ)
 grant([_R.TENANT_ADMIN], _P.SMS_MANAGE)
 # Customers and work orders. Agents see customers masked (no reveal by default: a supervisor reveals, with a

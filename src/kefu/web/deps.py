@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kefu.core.actor import Actor
 from kefu.core.context import Context
 from kefu.core.crypto import constant_time_equal
-from kefu.core.db import bind_tenant
+from kefu.core.db import bind_tenant, commit, rollback
 from kefu.core.errors import KefuError, NotAuthenticated, PermissionDenied
 from kefu.tenancy.actions import authenticate_api_token, authenticate_operator, authenticate_session
 from kefu.tenancy.models import Tenant
@@ -45,15 +45,16 @@ async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
             yield session
         except KefuError:
             if session.info.get("commit_on_error"):
+                session.info.pop("after_commit", None)
                 await session.commit()
             else:
-                await session.rollback()
+                await rollback(session)
             raise
         except BaseException:
-            await session.rollback()
+            await rollback(session)
             raise
         else:
-            await session.commit()
+            await commit(session)
 
 
 DB = Annotated[AsyncSession, Depends(_transaction, scope="function")]
