@@ -30,8 +30,9 @@ async def make_policy(world: World, t: TenantInfo) -> uuid.UUID:
     queue_id = await make_queue(world, t)
     async with world.session() as s:
         await bind_tenant(s, t.id)
-        policy = await do_create_policy(s, world.admin_actor(t.id), name=f"p{uuid.uuid4().hex[:8]}",
-                                        steps=[{"queue_id": queue_id}])
+        policy = await do_create_policy(
+            s, world.admin_actor(t.id), name=f"p{uuid.uuid4().hex[:8]}", steps=[{"queue_id": queue_id}]
+        )
         await commit(s)
     return policy.id
 

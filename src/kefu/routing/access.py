@@ -14,8 +14,9 @@ from kefu.routing.models import Queue, RoutingPolicyRow, Skill
 
 
 async def _load(session: AsyncSession, actor: Actor, model: Any, row_id: uuid.UUID, what: str) -> Any:
-    row = (await session.execute(sa.select(model).where(model.id == row_id, model.tenant_id == actor.tenant_id))
-           ).scalar_one_or_none()
+    row = (
+        await session.execute(sa.select(model).where(model.id == row_id, model.tenant_id == actor.tenant_id))
+    ).scalar_one_or_none()
     if row is None:
         raise NotFound(f"No {what} with id {row_id} in this organisation.")
     return row

@@ -44,7 +44,9 @@ from kefu.tenancy import Permission, access_user_by_id, require
 
 def _invalid(error: Exception, field: str | None = None) -> InvalidInput:
     message = error.message if isinstance(error, RoutingError) else str(error)
-    return InvalidInput(message[:1].upper() + message[1:], errors=[{"field": field, "message": message}] if field else [])
+    return InvalidInput(
+        message[:1].upper() + message[1:], errors=[{"field": field, "message": message}] if field else []
+    )
 
 
 async def _catalogue(session: AsyncSession, actor: Actor) -> set[str]:
@@ -74,32 +76,45 @@ def _apply_later(session: AsyncSession, actor: Actor, change: Any) -> None:
 
 async def do_create_skill(session: AsyncSession, actor: Actor, *, name: str, description: str = "") -> Skill:
     require(actor, Permission.ROUTING_MANAGE)
-    exists = (await session.execute(sa.select(Skill.id).where(
-        Skill.tenant_id == actor.tenant_id, Skill.name == name))).first()
+    exists = (
+        await session.execute(sa.select(Skill.id).where(Skill.tenant_id == actor.tenant_id, Skill.name == name))
+    ).first()
     if exists:
         raise Conflict(f"A skill named {name!r} already exists.")
     assert actor.tenant_id is not None
     skill = Skill(tenant_id=actor.tenant_id, name=name, description=description)
     session.add(skill)
     await session.flush()
-    await audit.record(session, actor, "routing.skill_created", target_type="skill", target_id=skill.id,
-                       details={"name": name})
+    await audit.record(
+        session, actor, "routing.skill_created", target_type="skill", target_id=skill.id, details={"name": name}
+    )
     return skill
 
 
 async def do_delete_skill(session: AsyncSession, actor: Actor, skill_id: uuid.UUID) -> None:
     require(actor, Permission.ROUTING_MANAGE)
     skill = await access_skill_by_id(session, actor, skill_id)
-    users = [p for p in (await session.execute(sa.select(AgentProfile).where(
-        AgentProfile.tenant_id == actor.tenant_id))).scalars() if skill.name in (p.skills or {})]
-    queues = [q.name for q in (await session.execute(sa.select(Queue).where(Queue.tenant_id == actor.tenant_id)))
-              .scalars() if skill.name in parse_requirement(q.config.get("eligibility", "")).skills]
+    users = [
+        p
+        for p in (
+            await session.execute(sa.select(AgentProfile).where(AgentProfile.tenant_id == actor.tenant_id))
+        ).scalars()
+        if skill.name in (p.skills or {})
+    ]
+    queues = [
+        q.name
+        for q in (await session.execute(sa.select(Queue).where(Queue.tenant_id == actor.tenant_id))).scalars()
+        if skill.name in parse_requirement(q.config.get("eligibility", "")).skills
+    ]
     if users or queues:
-        raise Conflict(f"Skill {skill.name!r} is still used by {len(users)} agent(s) and queue(s) "
-                       f"{', '.join(queues) or '-'}; remove it there first.")
+        raise Conflict(
+            f"Skill {skill.name!r} is still used by {len(users)} agent(s) and queue(s) "
+            f"{', '.join(queues) or '-'}; remove it there first."
+        )
     await session.delete(skill)
-    await audit.record(session, actor, "routing.skill_deleted", target_type="skill", target_id=skill_id,
-                       details={"name": skill.name})
+    await audit.record(
+        session, actor, "routing.skill_deleted", target_type="skill", target_id=skill_id, details={"name": skill.name}
+    )
     await session.flush()
 
 
@@ -114,9 +129,14 @@ def _queue_fields(data: dict[str, Any], existing: dict[str, Any] | None = None) 
             config[key] = data[key]
     if "exception_rules" in data and data["exception_rules"] is not None:
         config["exception_rules"] = [
-            {"id": f"rule{i + 1}", "trigger": r["trigger"], "action": r["action"], "threshold": r["threshold"],
-             "target_queue_id": str(r["target_queue_id"]) if r.get("target_queue_id") else None,
-             "message": r.get("message", "")}
+            {
+                "id": f"rule{i + 1}",
+                "trigger": r["trigger"],
+                "action": r["action"],
+                "threshold": r["threshold"],
+                "target_queue_id": str(r["target_queue_id"]) if r.get("target_queue_id") else None,
+                "message": r.get("message", ""),
+            }
             for i, r in enumerate(data["exception_rules"])
         ]
     config.setdefault("exception_rules", [])
@@ -126,9 +146,13 @@ def _queue_fields(data: dict[str, Any], existing: dict[str, Any] | None = None) 
 def _build_queue(queue_id: uuid.UUID, name: str, config: dict[str, Any]) -> QueueConfig:
     try:
         return QueueConfig(
-            id=str(queue_id), name=name, eligibility=config.get("eligibility", ""),
-            mode=config.get("mode", "longest_idle"), wrap_up_s=float(config.get("wrap_up_s", 0)),
-            sl_threshold_s=float(config.get("sl_threshold_s", 20)), max_length=config.get("max_length"),
+            id=str(queue_id),
+            name=name,
+            eligibility=config.get("eligibility", ""),
+            mode=config.get("mode", "longest_idle"),
+            wrap_up_s=float(config.get("wrap_up_s", 0)),
+            sl_threshold_s=float(config.get("sl_threshold_s", 20)),
+            max_length=config.get("max_length"),
             hours=OpeningHours.from_dict(config.get("hours")),
             offer_timeout_s=float(config.get("offer_timeout_s", 20)),
             exception_rules=tuple(ExceptionRule.from_dict(r) for r in config.get("exception_rules", [])),
@@ -146,7 +170,9 @@ async def _check_queue(session: AsyncSession, actor: Actor, config: QueueConfig)
 
 async def do_create_queue(session: AsyncSession, actor: Actor, *, name: str, **settings: Any) -> Queue:
     require(actor, Permission.ROUTING_MANAGE)
-    if (await session.execute(sa.select(Queue.id).where(Queue.tenant_id == actor.tenant_id, Queue.name == name))).first():
+    if (
+        await session.execute(sa.select(Queue.id).where(Queue.tenant_id == actor.tenant_id, Queue.name == name))
+    ).first():
         raise Conflict(f"A queue named {name!r} already exists.")
     queue_id = new_id()
     fields = _queue_fields(settings)
@@ -156,8 +182,14 @@ async def do_create_queue(session: AsyncSession, actor: Actor, *, name: str, **s
     row = Queue(id=queue_id, tenant_id=actor.tenant_id, name=name, config=fields)
     session.add(row)
     await session.flush()
-    await audit.record(session, actor, "routing.queue_created", target_type="queue", target_id=row.id,
-                       details={"name": name, "config": fields})
+    await audit.record(
+        session,
+        actor,
+        "routing.queue_created",
+        target_type="queue",
+        target_id=row.id,
+        details={"name": name, "config": fields},
+    )
     _apply_later(session, actor, lambda router: router.upsert_queue(config))
     return row
 
@@ -166,8 +198,12 @@ async def do_update_queue(session: AsyncSession, actor: Actor, queue_id: uuid.UU
     require(actor, Permission.ROUTING_MANAGE)
     row = await access_queue_by_id(session, actor, queue_id)
     name = changes.get("name") or row.name
-    if name != row.name and (await session.execute(sa.select(Queue.id).where(
-            Queue.tenant_id == actor.tenant_id, Queue.name == name))).first():
+    if (
+        name != row.name
+        and (
+            await session.execute(sa.select(Queue.id).where(Queue.tenant_id == actor.tenant_id, Queue.name == name))
+        ).first()
+    ):
         raise Conflict(f"A queue named {name!r} already exists.")
     fields = _queue_fields({k: v for k, v in changes.items() if k != "name"}, row.config)
     config = _build_queue(row.id, name, fields)
@@ -176,8 +212,14 @@ async def do_update_queue(session: AsyncSession, actor: Actor, queue_id: uuid.UU
     row.name = name
     row.config = fields
     await session.flush()
-    await audit.record(session, actor, "routing.queue_changed", target_type="queue", target_id=row.id,
-                       details={"before": before, "after": {"name": name, "config": fields}})
+    await audit.record(
+        session,
+        actor,
+        "routing.queue_changed",
+        target_type="queue",
+        target_id=row.id,
+        details={"before": before, "after": {"name": name, "config": fields}},
+    )
     _apply_later(session, actor, lambda router: router.upsert_queue(config))
     return row
 
@@ -186,15 +228,25 @@ async def do_delete_queue(session: AsyncSession, actor: Actor, queue_id: uuid.UU
     require(actor, Permission.ROUTING_MANAGE)
     row = await access_queue_by_id(session, actor, queue_id)
     key = str(row.id)
-    policies = [p.name for p in (await session.execute(sa.select(RoutingPolicyRow).where(
-        RoutingPolicyRow.tenant_id == actor.tenant_id))).scalars()
-        if any(step.get("queue_id") == key for step in p.definition.get("steps", []))]
-    overflowing = [q.name for q in (await session.execute(sa.select(Queue).where(
-        Queue.tenant_id == actor.tenant_id, Queue.id != row.id))).scalars()
-        if any(r.get("target_queue_id") == key for r in q.config.get("exception_rules", []))]
+    policies = [
+        p.name
+        for p in (
+            await session.execute(sa.select(RoutingPolicyRow).where(RoutingPolicyRow.tenant_id == actor.tenant_id))
+        ).scalars()
+        if any(step.get("queue_id") == key for step in p.definition.get("steps", []))
+    ]
+    overflowing = [
+        q.name
+        for q in (
+            await session.execute(sa.select(Queue).where(Queue.tenant_id == actor.tenant_id, Queue.id != row.id))
+        ).scalars()
+        if any(r.get("target_queue_id") == key for r in q.config.get("exception_rules", []))
+    ]
     if policies or overflowing:
-        raise Conflict(f"Queue {row.name!r} is used by routing policies {policies or '-'} and overflow rules of "
-                       f"{overflowing or '-'}; change those first.")
+        raise Conflict(
+            f"Queue {row.name!r} is used by routing policies {policies or '-'} and overflow rules of "
+            f"{overflowing or '-'}; change those first."
+        )
     host = host_of(context_of(session))
     assert actor.tenant_id is not None
     hosted = host.loaded(actor.tenant_id)
@@ -203,8 +255,9 @@ async def do_delete_queue(session: AsyncSession, actor: Actor, queue_id: uuid.UU
         if stats is not None and stats.waiting:
             raise Conflict(f"Queue {row.name!r} still has {stats.waiting} waiting task(s); move them first.")
     await session.delete(row)
-    await audit.record(session, actor, "routing.queue_deleted", target_type="queue", target_id=queue_id,
-                       details={"name": row.name})
+    await audit.record(
+        session, actor, "routing.queue_deleted", target_type="queue", target_id=queue_id, details={"name": row.name}
+    )
     await session.flush()
 
     def remove(router: Any) -> None:
@@ -217,8 +270,9 @@ async def do_delete_queue(session: AsyncSession, actor: Actor, queue_id: uuid.UU
 # --------------------------------------------------------------------------- agents
 
 
-async def do_set_agent_profile(session: AsyncSession, actor: Actor, user_id: uuid.UUID, *, skills: dict[str, int],
-                               capacity: dict[str, int]) -> AgentProfile:
+async def do_set_agent_profile(
+    session: AsyncSession, actor: Actor, user_id: uuid.UUID, *, skills: dict[str, int], capacity: dict[str, int]
+) -> AgentProfile:
     require(actor, Permission.ROUTING_MANAGE)
     user = await access_user_by_id(session, actor, user_id)
     config = AgentConfig(id=str(user.id), skills=skills, capacity=capacity or {"voice": 1}, name=user.display_name)
@@ -226,8 +280,11 @@ async def do_set_agent_profile(session: AsyncSession, actor: Actor, user_id: uui
         validate_agent_config(config, await _catalogue(session, actor))
     except RoutingError as exc:
         raise _invalid(exc, "skills" if exc.code in ("invalid_skill", "invalid_level") else "capacity") from None
-    row = (await session.execute(sa.select(AgentProfile).where(
-        AgentProfile.tenant_id == actor.tenant_id, AgentProfile.user_id == user.id))).scalar_one_or_none()
+    row = (
+        await session.execute(
+            sa.select(AgentProfile).where(AgentProfile.tenant_id == actor.tenant_id, AgentProfile.user_id == user.id)
+        )
+    ).scalar_one_or_none()
     before = None if row is None else {"skills": row.skills, "capacity": row.capacity}
     if row is None:
         row = AgentProfile(tenant_id=user.tenant_id, user_id=user.id, skills=skills, capacity=config.capacity)
@@ -236,8 +293,14 @@ async def do_set_agent_profile(session: AsyncSession, actor: Actor, user_id: uui
         row.skills = skills
         row.capacity = dict(config.capacity)
     await session.flush()
-    await audit.record(session, actor, "routing.agent_profile_changed", target_type="user", target_id=user.id,
-                       details={"before": before, "after": {"skills": skills, "capacity": dict(config.capacity)}})
+    await audit.record(
+        session,
+        actor,
+        "routing.agent_profile_changed",
+        target_type="user",
+        target_id=user.id,
+        details={"before": before, "after": {"skills": skills, "capacity": dict(config.capacity)}},
+    )
     _apply_later(session, actor, lambda router: router.upsert_agent(agent_config(row, user.display_name)))
     return row
 
@@ -247,17 +310,27 @@ async def do_set_agent_profile(session: AsyncSession, actor: Actor, user_id: uui
 
 def _policy_definition(steps: list[dict[str, Any]], fallback: uuid.UUID | None) -> dict[str, Any]:
     return {
-        "steps": [{"queue_id": str(s["queue_id"]), "priority": s.get("priority"),
-                   "requirements": s.get("requirements", ""), "expires_after_s": s.get("expires_after_s")}
-                  for s in steps],
+        "steps": [
+            {
+                "queue_id": str(s["queue_id"]),
+                "priority": s.get("priority"),
+                "requirements": s.get("requirements", ""),
+                "expires_after_s": s.get("expires_after_s"),
+            }
+            for s in steps
+        ],
         "fallback_policy_id": str(fallback) if fallback else None,
     }
 
 
 async def _check_policy(session: AsyncSession, actor: Actor, policy: RoutingPolicy) -> None:
     queues = await _queue_configs(session, actor)
-    policies = {str(p.id): policy_config(p) for p in (await session.execute(sa.select(RoutingPolicyRow).where(
-        RoutingPolicyRow.tenant_id == actor.tenant_id))).scalars()}
+    policies = {
+        str(p.id): policy_config(p)
+        for p in (
+            await session.execute(sa.select(RoutingPolicyRow).where(RoutingPolicyRow.tenant_id == actor.tenant_id))
+        ).scalars()
+    }
     policies[policy.id] = policy
     try:
         validate_policy(policy, queues.keys(), policies, await _catalogue(session, actor))
@@ -268,21 +341,39 @@ async def _check_policy(session: AsyncSession, actor: Actor, policy: RoutingPoli
 def _build_policy(policy_id: uuid.UUID, name: str, definition: dict[str, Any]) -> RoutingPolicy:
     try:
         return RoutingPolicy(
-            id=str(policy_id), name=name,
-            steps=tuple(PolicyStep(queue_id=s["queue_id"], priority=s.get("priority"),
-                                   requirements=s.get("requirements", ""), expires_after_s=s.get("expires_after_s"))
-                        for s in definition["steps"]),
+            id=str(policy_id),
+            name=name,
+            steps=tuple(
+                PolicyStep(
+                    queue_id=s["queue_id"],
+                    priority=s.get("priority"),
+                    requirements=s.get("requirements", ""),
+                    expires_after_s=s.get("expires_after_s"),
+                )
+                for s in definition["steps"]
+            ),
             fallback_policy_id=definition.get("fallback_policy_id"),
         )
     except RoutingError as exc:
         raise _invalid(exc, "steps") from None
 
 
-async def do_create_policy(session: AsyncSession, actor: Actor, *, name: str, steps: list[dict[str, Any]],
-                           fallback_policy_id: uuid.UUID | None = None) -> RoutingPolicyRow:
+async def do_create_policy(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    name: str,
+    steps: list[dict[str, Any]],
+    fallback_policy_id: uuid.UUID | None = None,
+) -> RoutingPolicyRow:
     require(actor, Permission.ROUTING_MANAGE)
-    if (await session.execute(sa.select(RoutingPolicyRow.id).where(
-            RoutingPolicyRow.tenant_id == actor.tenant_id, RoutingPolicyRow.name == name))).first():
+    if (
+        await session.execute(
+            sa.select(RoutingPolicyRow.id).where(
+                RoutingPolicyRow.tenant_id == actor.tenant_id, RoutingPolicyRow.name == name
+            )
+        )
+    ).first():
         raise Conflict(f"A routing policy named {name!r} already exists.")
     policy_id = new_id()
     definition = _policy_definition(steps, fallback_policy_id)
@@ -292,20 +383,28 @@ async def do_create_policy(session: AsyncSession, actor: Actor, *, name: str, st
     row = RoutingPolicyRow(id=policy_id, tenant_id=actor.tenant_id, name=name, definition=definition)
     session.add(row)
     await session.flush()
-    await audit.record(session, actor, "routing.policy_created", target_type="routing_policy", target_id=row.id,
-                       details={"name": name, "definition": definition})
+    await audit.record(
+        session,
+        actor,
+        "routing.policy_created",
+        target_type="routing_policy",
+        target_id=row.id,
+        details={"name": name, "definition": definition},
+    )
     _apply_later(session, actor, lambda router: router.upsert_policy(policy))
     return row
 
 
-async def do_update_policy(session: AsyncSession, actor: Actor, policy_id: uuid.UUID,
-                           changes: dict[str, Any]) -> RoutingPolicyRow:
+async def do_update_policy(
+    session: AsyncSession, actor: Actor, policy_id: uuid.UUID, changes: dict[str, Any]
+) -> RoutingPolicyRow:
     require(actor, Permission.ROUTING_MANAGE)
     row = await access_policy_by_id(session, actor, policy_id)
     name = changes.get("name") or row.name
     steps = changes.get("steps") or row.definition["steps"]
-    fallback = changes["fallback_policy_id"] if "fallback_policy_id" in changes else row.definition.get(
-        "fallback_policy_id")
+    fallback = (
+        changes["fallback_policy_id"] if "fallback_policy_id" in changes else row.definition.get("fallback_policy_id")
+    )
     definition = _policy_definition(steps, uuid.UUID(str(fallback)) if fallback else None)
     policy = _build_policy(row.id, name, definition)
     await _check_policy(session, actor, policy)
@@ -313,8 +412,14 @@ async def do_update_policy(session: AsyncSession, actor: Actor, policy_id: uuid.
     row.name = name
     row.definition = definition
     await session.flush()
-    await audit.record(session, actor, "routing.policy_changed", target_type="routing_policy", target_id=row.id,
-                       details={"before": before, "after": {"name": name, "definition": definition}})
+    await audit.record(
+        session,
+        actor,
+        "routing.policy_changed",
+        target_type="routing_policy",
+        target_id=row.id,
+        details={"before": before, "after": {"name": name, "definition": definition}},
+    )
     _apply_later(session, actor, lambda router: router.upsert_policy(policy))
     return row
 
@@ -322,14 +427,24 @@ async def do_update_policy(session: AsyncSession, actor: Actor, policy_id: uuid.
 async def do_delete_policy(session: AsyncSession, actor: Actor, policy_id: uuid.UUID) -> None:
     require(actor, Permission.ROUTING_MANAGE)
     row = await access_policy_by_id(session, actor, policy_id)
-    users = [p.name for p in (await session.execute(sa.select(RoutingPolicyRow).where(
-        RoutingPolicyRow.tenant_id == actor.tenant_id))).scalars()
-        if p.definition.get("fallback_policy_id") == str(row.id)]
+    users = [
+        p.name
+        for p in (
+            await session.execute(sa.select(RoutingPolicyRow).where(RoutingPolicyRow.tenant_id == actor.tenant_id))
+        ).scalars()
+        if p.definition.get("fallback_policy_id") == str(row.id)
+    ]
     if users:
         raise Conflict(f"Routing policy {row.name!r} is the fallback of {', '.join(users)}; change those first.")
     await session.delete(row)
-    await audit.record(session, actor, "routing.policy_deleted", target_type="routing_policy", target_id=policy_id,
-                       details={"name": row.name})
+    await audit.record(
+        session,
+        actor,
+        "routing.policy_deleted",
+        target_type="routing_policy",
+        target_id=policy_id,
+        details={"name": row.name},
+    )
     await session.flush()
     key = str(row.id)
     _apply_later(session, actor, lambda router: router.remove_policy(key) if router.has_policy(key) else None)
@@ -366,8 +481,9 @@ async def command(session: AsyncSession, actor: Actor, fn: Any) -> Any:
         raise _routing_error(exc) from None
 
 
-async def do_set_agent_status(session: AsyncSession, actor: Actor, user_id: uuid.UUID, status: str,
-                              reason: str | None) -> dict[str, Any]:
+async def do_set_agent_status(
+    session: AsyncSession, actor: Actor, user_id: uuid.UUID, status: str, reason: str | None
+) -> dict[str, Any]:
     """An agent sets their own status; a supervisor may set anyone's."""
     if user_id == actor.user_id:
         require(actor, Permission.AGENT_STATUS)
@@ -378,19 +494,30 @@ async def do_set_agent_status(session: AsyncSession, actor: Actor, user_id: uuid
         who = "supervisor"
     key = str(user_id)
     try:
-        stats = await command(session, actor, lambda r: (r.set_status(key, status, reason, actor=who),
-                                                         r.agent_stats(key))[1])
+        stats = await command(
+            session, actor, lambda r: (r.set_status(key, status, reason, actor=who), r.agent_stats(key))[1]
+        )
     except Exception as exc:
         if getattr(exc, "code", "") == "unknown-agent":
-            raise NotFound("This person is not set up to take tasks: give them a skill profile first.",
-                           code="not-an-agent") from None
+            raise NotFound(
+                "This person is not set up to take tasks: give them a skill profile first.", code="not-an-agent"
+            ) from None
         raise
     return stats.to_dict()
 
 
-async def do_submit_task(session: AsyncSession, actor: Actor, *, queue_id: uuid.UUID | None,
-                         policy_id: uuid.UUID | None, kind: str, channel: str, priority: int,
-                         attributes: dict[str, Any], enqueued_at: Any = None) -> tuple[str, str]:
+async def do_submit_task(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    queue_id: uuid.UUID | None,
+    policy_id: uuid.UUID | None,
+    kind: str,
+    channel: str,
+    priority: int,
+    attributes: dict[str, Any],
+    enqueued_at: Any = None,
+) -> tuple[str, str]:
     require(actor, Permission.TASKS_CREATE)
     if queue_id is not None:
         await access_queue_by_id(session, actor, queue_id)
@@ -399,12 +526,28 @@ async def do_submit_task(session: AsyncSession, actor: Actor, *, queue_id: uuid.
     if (queue_id is None) == (policy_id is None):
         raise InvalidInput("Give exactly one of queue_id or policy_id.")
     task_id = str(new_id())
-    state = await command(session, actor, lambda r: r.submit_task(
-        task_id, queue_id=str(queue_id) if queue_id else None, policy_id=str(policy_id) if policy_id else None,
-        channel=channel, priority=priority, kind=kind, attributes=attributes,
-        enqueued_at=from_datetime(enqueued_at) if enqueued_at else None))
-    await audit.record(session, actor, "routing.task_created", target_type="task", target_id=task_id,
-                       details={"kind": kind, "queue_id": str(queue_id) if queue_id else None})
+    state = await command(
+        session,
+        actor,
+        lambda r: r.submit_task(
+            task_id,
+            queue_id=str(queue_id) if queue_id else None,
+            policy_id=str(policy_id) if policy_id else None,
+            channel=channel,
+            priority=priority,
+            kind=kind,
+            attributes=attributes,
+            enqueued_at=from_datetime(enqueued_at) if enqueued_at else None,
+        ),
+    )
+    await audit.record(
+        session,
+        actor,
+        "routing.task_created",
+        target_type="task",
+        target_id=task_id,
+        details={"kind": kind, "queue_id": str(queue_id) if queue_id else None},
+    )
     return task_id, state
 
 

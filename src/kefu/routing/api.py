@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Query, status
 
 from kefu.core.actor import Actor
 from kefu.core.errors import NotFound
@@ -33,7 +33,7 @@ from kefu.web.deps import DB, Require
 router = APIRouter(prefix="/api/v1/t/{tenant}/routing", tags=["routing"])
 
 
-def Allowed(permission: Permission | None) -> Any:  # noqa: N802
+def Allowed(permission: Permission | None) -> Any:
     return Depends(Require(permission))
 
 
@@ -74,8 +74,9 @@ async def get_queue(queue_id: uuid.UUID, db: DB, actor: Actor = Allowed(Permissi
 
 
 @router.patch("/queues/{queue_id}", response_model=QueueOut, summary="Change a queue (applied live)")
-async def update_queue(queue_id: uuid.UUID, body: QueueUpdate, db: DB,
-                       actor: Actor = Allowed(Permission.ROUTING_MANAGE)):
+async def update_queue(
+    queue_id: uuid.UUID, body: QueueUpdate, db: DB, actor: Actor = Allowed(Permission.ROUTING_MANAGE)
+):
     return await actions.do_update_queue(db, actor, queue_id, body.model_dump(mode="json", exclude_unset=True))
 
 
@@ -93,6 +94,17 @@ async def queue_stats(queue_id: uuid.UUID, db: DB, actor: Actor = Allowed(Permis
     return stats
 
 
+@router.get("/queues/{queue_id}/tasks", summary="The queue's tasks in routing order (position, estimated wait)")
+async def queue_tasks(
+    queue_id: uuid.UUID,
+    db: DB,
+    actor: Actor = Allowed(Permission.ROUTING_READ),
+    limit: int = Query(default=100, ge=1, le=500),
+) -> list[dict[str, Any]]:
+    await access_queue_by_id(db, actor, queue_id)
+    return await queries.queue_tasks(db, actor, queue_id, limit)
+
+
 # --------------------------------------------------------------------------- agents
 
 
@@ -105,16 +117,21 @@ async def get_agent_profile(user_id: uuid.UUID, db: DB, actor: Actor = Allowed(P
     return profile
 
 
-@router.put("/agents/{user_id}/profile", response_model=AgentProfileOut,
-            summary="Set an agent's skills and capacity (applied live)")
-async def set_agent_profile(user_id: uuid.UUID, body: AgentProfileIn, db: DB,
-                            actor: Actor = Allowed(Permission.ROUTING_MANAGE)):
+@router.put(
+    "/agents/{user_id}/profile",
+    response_model=AgentProfileOut,
+    summary="Set an agent's skills and capacity (applied live)",
+)
+async def set_agent_profile(
+    user_id: uuid.UUID, body: AgentProfileIn, db: DB, actor: Actor = Allowed(Permission.ROUTING_MANAGE)
+):
     return await actions.do_set_agent_profile(db, actor, user_id, **body.model_dump())
 
 
 @router.post("/agents/{user_id}/status", summary="Set an agent's status (one's own, or anyone's as a supervisor)")
-async def set_agent_status(user_id: uuid.UUID, body: StatusChange, db: DB,
-                           actor: Actor = Allowed(Permission.AGENT_STATUS)) -> dict[str, Any]:
+async def set_agent_status(
+    user_id: uuid.UUID, body: StatusChange, db: DB, actor: Actor = Allowed(Permission.AGENT_STATUS)
+) -> dict[str, Any]:
     return await actions.do_set_agent_status(db, actor, user_id, body.status, body.reason)
 
 
@@ -126,8 +143,9 @@ async def list_policies(db: DB, actor: Actor = Allowed(Permission.ROUTING_READ))
     return await queries.list_policies(db, actor)
 
 
-@router.post("/policies", response_model=PolicyOut, status_code=status.HTTP_201_CREATED,
-             summary="Create a routing policy")
+@router.post(
+    "/policies", response_model=PolicyOut, status_code=status.HTTP_201_CREATED, summary="Create a routing policy"
+)
 async def create_policy(body: PolicyCreate, db: DB, actor: Actor = Allowed(Permission.ROUTING_MANAGE)):
     return await actions.do_create_policy(db, actor, **body.model_dump())
 
@@ -138,8 +156,9 @@ async def get_policy(policy_id: uuid.UUID, db: DB, actor: Actor = Allowed(Permis
 
 
 @router.patch("/policies/{policy_id}", response_model=PolicyOut, summary="Change a routing policy (applied live)")
-async def update_policy(policy_id: uuid.UUID, body: PolicyUpdate, db: DB,
-                        actor: Actor = Allowed(Permission.ROUTING_MANAGE)):
+async def update_policy(
+    policy_id: uuid.UUID, body: PolicyUpdate, db: DB, actor: Actor = Allowed(Permission.ROUTING_MANAGE)
+):
     return await actions.do_update_policy(db, actor, policy_id, body.model_dump(exclude_unset=True))
 
 
@@ -151,8 +170,12 @@ async def delete_policy(policy_id: uuid.UUID, db: DB, actor: Actor = Allowed(Per
 # --------------------------------------------------------------------------- tasks and offers
 
 
-@router.post("/tasks", response_model=TaskOut, status_code=status.HTTP_201_CREATED,
-             summary="Submit a task that is not a live call (callback, work item)")
+@router.post(
+    "/tasks",
+    response_model=TaskOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Submit a task that is not a live call (callback, work item)",
+)
 async def submit_task(body: TaskCreate, db: DB, actor: Actor = Allowed(Permission.TASKS_CREATE)):
     task_id, state = await actions.do_submit_task(db, actor, **body.model_dump())
     return TaskOut(task_id=task_id, state=state)
@@ -170,7 +193,9 @@ async def accept_offer(task_id: uuid.UUID, body: OfferAnswer, db: DB, actor: Act
 
 @router.post("/tasks/{task_id}/reject", response_model=TaskOut, summary="Reject an offer made to me")
 async def reject_offer(task_id: uuid.UUID, body: OfferAnswer, db: DB, actor: Actor = Allowed(Permission.TASKS_HANDLE)):
-    return TaskOut(task_id=str(task_id), state=await actions.do_answer_offer(db, actor, str(task_id), body.token, False))
+    return TaskOut(
+        task_id=str(task_id), state=await actions.do_answer_offer(db, actor, str(task_id), body.token, False)
+    )
 
 
 @router.post("/tasks/{task_id}/complete", response_model=TaskOut, summary="Finish a task assigned to me")

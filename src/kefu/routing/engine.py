@@ -2206,6 +2206,11 @@ class Router:
             raise UnknownTask(f"unknown task {task_id!r}", task_id=task_id)
         return final
 
+    def queue_tasks(self, queue_id: str, limit: int = 200) -> list[dict[str, Any]]:
+        """The queue's tasks (waiting, offered, assigned) in routing order, at most ``limit`` (a read, not a decision)."""
+        queue = self._queue(queue_id)
+        return [self._task_dict(t) for t in heapq.nsmallest(limit, queue.tasks.values(), key=_Task.order_key)]
+
     def task_info(self, task_id: str) -> dict[str, Any]:
         """The task as JSON-able data; for a recently finished task only its id and state."""
         task = self._tasks.get(task_id)

@@ -36,6 +36,7 @@ from kefu.core.context import Context
 from kefu.core.db import bind_tenant
 from kefu.core.time import to_datetime
 from kefu.routing.engine import Router
+from kefu.routing.errors import RoutingError
 from kefu.routing.events import Event, event_from_dict, fold
 from kefu.routing.models import AgentProfile, Queue, RoutingEvent, RoutingPolicyRow
 from kefu.routing.rules import AgentConfig, QueueConfig, RouterSettings, RoutingPolicy
@@ -54,8 +55,9 @@ def queue_config(row: Queue) -> QueueConfig:
 
 
 def agent_config(row: AgentProfile, name: str = "") -> AgentConfig:
-    return AgentConfig(id=str(row.user_id), skills=dict(row.skills), capacity=dict(row.capacity) or {"voice": 1},
-                       name=name)
+    return AgentConfig(
+        id=str(row.user_id), skills=dict(row.skills), capacity=dict(row.capacity) or {"voice": 1}, name=name
+    )
 
 
 def policy_config(row: RoutingPolicyRow) -> RoutingPolicy:
@@ -133,19 +135,33 @@ class RouterHost:
             if tenant is None:
                 raise LookupError(f"no tenant {tenant_id}")
             settings = router_settings(tenant)
-            queues = [queue_config(q) for q in (await session.execute(
-                sa.select(Queue).where(Queue.tenant_id == tenant_id))).scalars()]
-            agents = [agent_config(a) for a in (await session.execute(
-                sa.select(AgentProfile).where(AgentProfile.tenant_id == tenant_id))).scalars()]
-            policies = [policy_config(p) for p in (await session.execute(
-                sa.select(RoutingPolicyRow).where(RoutingPolicyRow.tenant_id == tenant_id))).scalars()]
+            queues = [
+                queue_config(q)
+                for q in (await session.execute(sa.select(Queue).where(Queue.tenant_id == tenant_id))).scalars()
+            ]
+            agents = [
+                agent_config(a)
+                for a in (
+                    await session.execute(sa.select(AgentProfile).where(AgentProfile.tenant_id == tenant_id))
+                ).scalars()
+            ]
+            policies = [
+                policy_config(p)
+                for p in (
+                    await session.execute(sa.select(RoutingPolicyRow).where(RoutingPolicyRow.tenant_id == tenant_id))
+                ).scalars()
+            ]
             events: list[Event] = []
             last_seq = 0
             while True:
-                rows = (await session.execute(
-                    sa.select(RoutingEvent.seq, RoutingEvent.data)
-                    .where(RoutingEvent.tenant_id == tenant_id, RoutingEvent.seq > last_seq)
-                    .order_by(RoutingEvent.seq).limit(_BATCH))).all()
+                rows = (
+                    await session.execute(
+                        sa.select(RoutingEvent.seq, RoutingEvent.data)
+                        .where(RoutingEvent.tenant_id == tenant_id, RoutingEvent.seq > last_seq)
+                        .order_by(RoutingEvent.seq)
+                        .limit(_BATCH)
+                    )
+                ).all()
                 if not rows:
                     break
                 events.extend(event_from_dict(data) for _seq, data in rows)
@@ -154,27 +170,38 @@ class RouterHost:
         state = fold(events, timezone=settings.timezone, retention=settings.terminal_retention)
         hosted = TenantRouter(tenant_id, None, last_seq + 1)  # type: ignore[arg-type]
         sink = self._sink_for(hosted)
-        try:
-            router = Router.restore(state, self.ctx.clock, sink, settings=settings, queues=queues, agents=agents,
-                                    policies=policies)
-        except ValueError:
-            # A live task refers to configuration that has since been removed: keep the
-            # recorded configuration for it rather than lose the task.
-            log.warning("tenant %s: configuration tables disagree with live tasks; restoring from events",
-                        tenant_id)
-            router = Router.restore(state, self.ctx.clock, sink, settings=settings)
-            for config in queues:
-                router.upsert_queue(config)
-            for agent in agents:
-                router.upsert_agent(agent)
-            for policy in policies:
-                router.upsert_policy(policy)
+        router = Router.restore(state, self.ctx.clock, sink, settings=settings)
+        self._reconcile(router, queues, agents, policies)
         hosted.router = router
-        log.info("tenant %s: router restored from %d events (%d live tasks)", tenant_id, len(events),
-                 len(state.tasks))
+        log.info("tenant %s: router restored from %d events (%d live tasks)", tenant_id, len(events), len(state.tasks))
         if hosted.pending:
             await self.flush(hosted)
         return hosted
+
+    @staticmethod
+    def _reconcile(
+        router: Router, queues: list[QueueConfig], agents: list[AgentConfig], policies: list[RoutingPolicy]
+    ) -> None:
+        """Bring the restored router's configuration in line with the tables.
+
+        Changes go through the router's own upserts and removals, so they are
+        events in the log too and a later fold sees the same configuration.
+        Anything still holding live tasks is kept (and logged) rather than
+        removed, so no task is lost.
+        """
+        for queue in queues:
+            router.upsert_queue(queue)
+        for policy in policies:
+            router.upsert_policy(policy)
+        for agent in agents:
+            router.upsert_agent(agent)
+        wanted = ({p.id for p in policies}, {a.id for a in agents}, {q.id for q in queues})
+        for policy_id in [p for p in router.state().policies if p not in wanted[0]]:
+            _try_remove(router.remove_policy, policy_id)
+        for agent_id in [a for a in router.agent_ids() if a not in wanted[1]]:
+            _try_remove(router.remove_agent, agent_id)
+        for queue_id in [q for q in router.queue_ids() if q not in wanted[2]]:
+            _try_remove(router.remove_queue, queue_id)
 
     def _sink_for(self, hosted: TenantRouter) -> Callable[[Event], None]:
         clock = self.ctx.clock
@@ -226,11 +253,17 @@ class RouterHost:
             rows = []
             for seq, event in batch:
                 data = event.to_dict()
-                rows.append({
-                    "id": uuid.uuid4(), "tenant_id": hosted.tenant_id, "seq": seq, "at": to_datetime(event.at),
-                    "type": event.type, "data": data,
-                    **{name: _short_id(data.get(name)) for name in _ID_FIELDS},
-                })
+                rows.append(
+                    {
+                        "id": uuid.uuid4(),
+                        "tenant_id": hosted.tenant_id,
+                        "seq": seq,
+                        "at": to_datetime(event.at),
+                        "type": event.type,
+                        "data": data,
+                        **{name: _short_id(data.get(name)) for name in _ID_FIELDS},
+                    }
+                )
             try:
                 assert self.ctx.session_factory is not None
                 async with self.ctx.session_factory() as session:
@@ -250,6 +283,13 @@ class RouterHost:
         for task in list(self._tasks):
             await asyncio.gather(task, return_exceptions=True)
         await self.flush_all()
+
+
+def _try_remove(remove: Callable[[str], None], key: str) -> None:
+    try:
+        remove(key)
+    except RoutingError as exc:
+        log.warning("kept %s after a restart: %s", key, exc.message)
 
 
 def _short_id(value: Any) -> str | None:

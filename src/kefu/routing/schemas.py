@@ -32,8 +32,14 @@ class SkillOut(Output):
     description: str
 
 
-HoursSpec = Annotated[str, Field(max_length=40, pattern=r"^[a-z]{3}(-[a-z]{3})? \d{2}:\d{2}-\d{2}:\d{2}$",
-                                  description="e.g. 'mon-fri 09:00-18:00'")]
+HoursSpec = Annotated[
+    str,
+    Field(
+        max_length=40,
+        pattern=r"^[a-z]{3}(-[a-z]{3})? \d{2}:\d{2}-\d{2}:\d{2}$",
+        description="e.g. 'mon-fri 09:00-18:00'",
+    ),
+]
 
 
 class ExceptionRuleIn(Input):
@@ -56,8 +62,9 @@ class QueueSettings(Input):
 
 
 class QueueCreate(QueueSettings):
-    model_config = _examples({"name": "billing", "eligibility": "billing>=2", "mode": "longest_idle",
-                              "wrap_up_s": 10, "sl_threshold_s": 20})
+    model_config = _examples(
+        {"name": "billing", "eligibility": "billing>=2", "mode": "longest_idle", "wrap_up_s": 10, "sl_threshold_s": 20}
+    )
 
     name: str = Field(min_length=1, max_length=64)
 
@@ -104,9 +111,19 @@ class PolicyStepIn(Input):
 
 
 class PolicyCreate(Input):
-    model_config = _examples({"name": "vip-first", "steps": [
-        {"queue_id": "00000000-0000-7000-8000-000000000001", "priority": 5, "requirements": "billing>=4",
-         "expires_after_s": 30}]})
+    model_config = _examples(
+        {
+            "name": "vip-first",
+            "steps": [
+                {
+                    "queue_id": "00000000-0000-7000-8000-000000000001",
+                    "priority": 5,
+                    "requirements": "billing>=4",
+                    "expires_after_s": 30,
+                }
+            ],
+        }
+    )
 
     name: str = Field(min_length=1, max_length=64)
     steps: list[PolicyStepIn] = Field(min_length=1, max_length=10)
@@ -137,8 +154,14 @@ class StatusChange(Input):
 class TaskCreate(Input):
     """A task for the router that is not a live call: a callback, a work item, a chat."""
 
-    model_config = _examples({"queue_id": "00000000-0000-7000-8000-000000000001", "kind": "callback",
-                              "priority": 0, "attributes": {"number": "138****1234"}})
+    model_config = _examples(
+        {
+            "queue_id": "00000000-0000-7000-8000-000000000001",
+            "kind": "callback",
+            "priority": 0,
+            "attributes": {"number": "138****1234"},
+        }
+    )
 
     queue_id: uuid.UUID | None = None
     policy_id: uuid.UUID | None = None
