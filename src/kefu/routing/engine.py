@@ -2207,7 +2207,7 @@ class Router:
         return final
 
     def queue_tasks(self, queue_id: str, limit: int = 200) -> list[dict[str, Any]]:
-        """The queue's tasks (waiting, offered, assigned) in routing order, at most ``limit`` (a read, not a decision)."""
+        """The queue's tasks (waiting, offered, assigned) in routing order, at most ``limit`` (a read)."""
         queue = self._queue(queue_id)
         return [self._task_dict(t) for t in heapq.nsmallest(limit, queue.tasks.values(), key=_Task.order_key)]
 
