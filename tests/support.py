@@ -42,6 +42,7 @@ class World:
         self.ctx = ctx
         self.app = app
         self._clients: list[httpx.AsyncClient] = []
+        self._write_listeners: list[Any] = []
 
     def session(self) -> Any:
         return self.ctx.session_factory()
@@ -111,6 +112,32 @@ class World:
         c.headers["Authorization"] = f"Bearer {secret}"
         return c
 
+    def capture_writes(self) -> list[str]:
+        """Start recording every data-changing statement the app's engine runs; returns the live list.
+
+        Reads are ignored, and so are the updates that reads legitimately make
+        (a session's last-seen time, a token's last use).
+        """
+        from sqlalchemy import event
+
+        writes: list[str] = []
+        engine = self.ctx.services["engine"].sync_engine
+
+        def listener(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            head = statement.lstrip().split(None, 3)
+            verb = head[0].upper() if head else ""
+            if verb not in ("INSERT", "UPDATE", "DELETE"):
+                return
+            table = (head[2] if verb != "UPDATE" else head[1]).strip('"').lower() if len(head) > 2 else ""
+            if verb == "UPDATE" and table in ("user_sessions", "api_tokens") and (
+                    "last_seen_at" in statement or "last_used_at" in statement) and "ended_at" not in statement:
+                return
+            writes.append(statement.split("\n")[0][:120])
+
+        event.listen(engine, "before_cursor_execute", listener)
+        self._write_listeners.append(listener)
+        return writes
+
     async def digest(self, tenant_ids: list[uuid.UUID]) -> str:
         """A hash of every row of every table, as seen by each tenant in turn (plus untenanted tables)."""
         h = hashlib.sha256()
@@ -131,5 +158,10 @@ class World:
         return h.hexdigest()
 
     async def aclose(self) -> None:
+        from sqlalchemy import event
+
         for c in self._clients:
             await c.aclose()
+        engine = self.ctx.services["engine"].sync_engine
+        for listener in self._write_listeners:
+            event.remove(engine, "before_cursor_execute", listener)

@@ -78,9 +78,11 @@ ID_FACTORIES: dict[str, Callable[[World, TenantInfo], Awaitable[uuid.UUID]]] = {
     "message_id": _sms_message,
 }
 
+from calls.call_support import CALL_FACTORIES  # noqa: E402
 from routing_api.routing_support import ROUTING_FACTORIES  # noqa: E402
 
 ID_FACTORIES.update(ROUTING_FACTORIES)
+ID_FACTORIES.update(CALL_FACTORIES)
 
 
 # ------------------------------------------------------------------ route table
@@ -166,41 +168,45 @@ async def test_unauthenticated_requests_get_401(world, app):
     a = await world.tenant("acme")
     cache: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
     anonymous = world.client()
-    before = await world.digest([a.id])
-    checked = 0
+    requests = []
     for method, route in tenant_routes(app):
-        if (method, route.path) in PUBLIC_ROUTES:
-            continue
-        path = await fill_path(world, route, "acme", a, cache)
-        before = await world.digest([a.id])
-        r = await send(anonymous, method, path, example_body(app, method, route))
+        if (method, route.path) not in PUBLIC_ROUTES:
+            requests.append((method, await fill_path(world, route, "acme", a, cache), example_body(app, method, route)))
+    before = await world.digest([a.id])
+    writes = world.capture_writes()
+    for method, path, body in requests:
+        r = await send(anonymous, method, path, body)
         assert r.status_code == 401, f"{method} {path}: {r.status_code} {r.text}"
         assert r.headers["content-type"] == "application/problem+json"
-        assert await world.digest([a.id]) == before, f"{method} {path} changed data"
-        checked += 1
-    assert checked >= 20
+        assert not writes, f"{method} {path} wrote {writes}"
+    assert await world.digest([a.id]) == before
+    assert len(requests) >= 20
 
 
 async def test_actor_without_the_permission_gets_403(world, app):
     a = await world.tenant("acme")
     cache: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
-    checked = 0
+    requests = []
+    clients: dict[Permission, Any] = {}
     for method, route in tenant_routes(app):
         if (method, route.path) in PUBLIC_ROUTES:
             continue
         _, permission = required_permission(route)
         if permission is None:
             continue  # any signed-in actor may call it
-        others = [p.value for p in Permission if p != permission]
-        client = await world.token_client(a, others)
-        path = await fill_path(world, route, "acme", a, cache)
-        before = await world.digest([a.id])
-        r = await send(client, method, path, example_body(app, method, route))
+        if permission not in clients:
+            clients[permission] = await world.token_client(a, [p.value for p in Permission if p != permission])
+        requests.append((method, await fill_path(world, route, "acme", a, cache), example_body(app, method, route),
+                         permission))
+    before = await world.digest([a.id])
+    writes = world.capture_writes()
+    for method, path, body, permission in requests:
+        r = await send(clients[permission], method, path, body)
         assert r.status_code == 403, f"{method} {path} without {permission}: {r.status_code} {r.text}"
         assert permission in r.json()["detail"]
-        assert await world.digest([a.id]) == before, f"{method} {path} changed data"
-        checked += 1
-    assert checked >= 15
+        assert not writes, f"{method} {path} wrote {writes}"
+    assert await world.digest([a.id]) == before
+    assert len(requests) >= 15
 
 
 async def test_a_role_without_the_permission_gets_403_through_a_session(world, app):
@@ -225,17 +231,18 @@ async def test_other_tenants_ids_are_not_found_and_change_nothing(world, app):
     b = await world.tenant("beta")
     b_admin = await world.token_client(b, [p.value for p in Permission])
     cache: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
-    checked = 0
+    requests = []
     for method, route in tenant_routes(app):
-        if not path_params(route):
-            continue
-        path = await fill_path(world, route, "beta", a, cache)  # B's URL, A's ids
-        before = await world.digest([a.id, b.id])
-        r = await send(b_admin, method, path, example_body(app, method, route))
+        if path_params(route):  # B's URL, A's ids
+            requests.append((method, await fill_path(world, route, "beta", a, cache), example_body(app, method, route)))
+    before = await world.digest([a.id, b.id])
+    writes = world.capture_writes()
+    for method, path, body in requests:
+        r = await send(b_admin, method, path, body)
         assert r.status_code == 404, f"{method} {path}: {r.status_code} {r.text}"
-        assert await world.digest([a.id, b.id]) == before, f"{method} {path} changed data"
-        checked += 1
-    assert checked >= 10
+        assert not writes, f"{method} {path} wrote {writes}"
+    assert await world.digest([a.id, b.id]) == before
+    assert len(requests) >= 10
 
 
 async def test_other_tenants_ids_in_request_bodies_are_not_found(world, app):
@@ -243,25 +250,26 @@ async def test_other_tenants_ids_in_request_bodies_are_not_found(world, app):
     b = await world.tenant("beta")
     b_admin = await world.token_client(b, [p.value for p in Permission])
     cache: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
-    checked = 0
+    requests = []
     for method, route in tenant_routes(app):
         body = example_body(app, method, route)
         if body is None:
             continue
         properties = (body_schema(app, method, route) or {}).get("properties", {})
-        fields = [f for f in properties if f.endswith("_id") and f in ID_FACTORIES]
-        for field in fields:
+        for field in [f for f in properties if f.endswith("_id") and f in ID_FACTORIES]:
             key = (a.id, field)
             if key not in cache:
                 cache[key] = await ID_FACTORIES[field](world, a)
             path = await fill_path(world, route, "beta", b, cache)
-            tampered = {**body, field: str(cache[key])}
-            before = await world.digest([a.id, b.id])
-            r = await send(b_admin, method, path, tampered)
-            assert r.status_code == 404, f"{method} {path} with A's {field}: {r.status_code} {r.text}"
-            assert await world.digest([a.id, b.id]) == before
-            checked += 1
-    assert checked >= 3
+            requests.append((method, path, {**body, field: str(cache[key])}, field))
+    before = await world.digest([a.id, b.id])
+    writes = world.capture_writes()
+    for method, path, body, field in requests:
+        r = await send(b_admin, method, path, body)
+        assert r.status_code == 404, f"{method} {path} with A's {field}: {r.status_code} {r.text}"
+        assert not writes, f"{method} {path} wrote {writes}"
+    assert await world.digest([a.id, b.id]) == before
+    assert len(requests) >= 3
 
 
 async def test_credentials_of_one_tenant_do_not_open_another(world, app):

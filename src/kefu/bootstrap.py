@@ -7,6 +7,7 @@ context down.
 
 from __future__ import annotations
 
+from kefu.contacts.recordings import FileSystemRecordingStore
 from kefu.core.context import Context
 from kefu.core.crypto import PasswordHasher
 from kefu.core.db import make_engine, make_session_factory
@@ -15,6 +16,7 @@ from kefu.messaging.adapters import build_sms_port
 from kefu.realtime.hub import Hub
 from kefu.routing.host import RouterHost
 from kefu.settings import Settings
+from kefu.telephony.simulated import SimulatedPBX
 
 
 def build_context(settings: Settings | None = None, *, clock: Clock | None = None) -> Context:
@@ -33,12 +35,19 @@ def build_context(settings: Settings | None = None, *, clock: Clock | None = Non
     ctx.services["engine"] = engine
     ctx.services["hub"] = Hub()
     ctx.services["router_host"] = RouterHost(ctx)
+    recordings = FileSystemRecordingStore(settings.data_dir / "recordings")
+    ctx.services["recording_store"] = recordings
+    if settings.telephony == "simulated":
+        ctx.services["telephony"] = SimulatedPBX(ctx.clock, recordings.root)
     ctx.services["sms_port"] = build_sms_port(settings)
 
     return ctx
 
 
 async def dispose_context(ctx: Context) -> None:
+    controller = ctx.services.pop("call_controller", None)
+    if controller is not None:
+        await controller.stop()
     host = ctx.services.get("router_host")
     if host is not None:
         await host.close()

@@ -18,6 +18,8 @@ ROUTER_MODULES: list[str] = [
     "kefu.audit.api",
     "kefu.realtime.api",
     "kefu.routing.api",
+    "kefu.contacts.api",
+    "kefu.contacts.api:platform_router",
     "kefu.messaging.api",
     "kefu.tenancy.pages",
 ]
@@ -27,6 +29,7 @@ MODEL_MODULES: list[str] = [
     "kefu.tenancy.models",
     "kefu.audit.models",
     "kefu.routing.models",
+    "kefu.contacts.models",
     "kefu.messaging.models",
 ]
 
@@ -71,7 +74,8 @@ def load(path: str) -> Any:
 
 
 def routers() -> list[Any]:
-    return [load(path).router for path in ROUTER_MODULES]
+    """Each entry is a module with a ``router`` attribute, or ``module:attribute`` naming the router."""
+    return [load(path) if ":" in path else load(path).router for path in ROUTER_MODULES]
 
 
 def import_models() -> None:

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     base_url: str | None = None
     environment: Literal["production", "development", "test"] = "production"
 
+    #: Telephony connection: the in-process simulated PBX (demo, tests, what-if), or none.
+    telephony: Literal["simulated", "none"] = "simulated"
     #: Start the background services (SMS relay, SLA scheduler, router host …) with the web server.
     run_background_services: bool = True
 

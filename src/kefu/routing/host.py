@@ -15,7 +15,7 @@
   withdrawn and made again).
 * **Listeners.** Other parts of the process (the call controller, wallboard
   publishers) subscribe to a tenant's events with :meth:`RouterHost.listen`;
-  they are called on the next turn of the clock, never from inside the router.
+  they are called on the next turn of the event loop, never from inside the router.
 
 One process hosts a tenant at a time (single writer). Running several
 processes means sharding tenants between them; that is not built yet.
@@ -212,8 +212,16 @@ class RouterHost:
             hosted.pending.append((seq, event))
             if not hosted.flush_scheduled:
                 self._schedule_flush(hosted)
+            if not self._listeners:
+                return
+            try:
+                call_soon = asyncio.get_running_loop().call_soon
+            except RuntimeError:  # no loop: defer on the clock (never call back into the router here)
+                for listener in self._listeners:
+                    clock.call_later(0, listener, hosted.tenant_id, event)
+                return
             for listener in self._listeners:
-                clock.call_later(0, listener, hosted.tenant_id, event)
+                call_soon(listener, hosted.tenant_id, event)
 
         return sink
 

@@ -861,7 +861,7 @@ STATUS_TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     (OFFLINE, BREAK): frozenset({_A, _S}),  # log in straight into a break
     (AVAILABLE, BREAK): frozenset({_A, _S, _Y}),  # pause (system: auto-pause after misses)
     (AVAILABLE, OFFLINE): frozenset({_A, _S}),  # log out
-    (BREAK, AVAILABLE): frozenset({_A, _S}),  # unpause
+    (BREAK, AVAILABLE): frozenset({_A, _S, _Y}),  # unpause (system: end of its own outbound/consult break)
     (BREAK, BREAK): frozenset({_A, _S}),  # change the break reason
     (BREAK, OFFLINE): frozenset({_A, _S}),  # log out from a break
 }

@@ -275,6 +275,9 @@ async def do_create_user(
 async def do_update_user(session: AsyncSession, actor: Actor, user_id: uuid.UUID, changes: dict[str, Any]) -> User:
     require(actor, Permission.USERS_MANAGE)
     user = await access_user_by_id(session, actor, user_id)
+    # Check every referenced row before changing anything (no write may precede a refusal).
+    if changes.get("department_id") is not None:
+        await access_department_by_id(session, actor, changes["department_id"])
     details: dict[str, Any] = {}
     if "roles" in changes and changes["roles"] is not None:
         parsed = _roles_or_error(changes["roles"])
@@ -288,8 +291,6 @@ async def do_update_user(session: AsyncSession, actor: Actor, user_id: uuid.UUID
             user.roles = new_roles
     if "department_id" in changes:
         dep = changes["department_id"]
-        if dep is not None:
-            await access_department_by_id(session, actor, dep)
         if dep != user.department_id:
             details["department_id"] = {
                 "before": str(user.department_id) if user.department_id else None,

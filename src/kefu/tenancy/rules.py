@@ -44,6 +44,13 @@ class Permission(StrEnum):
     AGENTS_SUPERVISE = "agents.supervise"
     TASKS_CREATE = "tasks.create"
     TASKS_HANDLE = "tasks.handle"
+    # calls
+    CALLS_HANDLE = "calls.handle"
+    CALLS_READ = "calls.read"
+    CALLS_READ_ALL = "calls.read_all"
+    CALLS_MANAGE = "calls.manage"
+    RECORDINGS_PLAY = "recordings.play"
+    RECORDINGS_DOWNLOAD = "recordings.download"
     # messaging (SMS outbox)
     SMS_READ = "sms.read"
     SMS_MANAGE = "sms.manage"
@@ -87,6 +94,14 @@ grant([_R.SECURITY_AUDITOR], _P.AUDIT_READ)
 grant([_R.TENANT_ADMIN], _P.ROUTING_MANAGE, _P.TASKS_CREATE)
 grant([_R.TENANT_ADMIN, _R.SUPERVISOR], _P.ROUTING_READ, _P.AGENTS_SUPERVISE)
 grant([_R.SUPERVISOR, _R.AGENT, _R.BACK_OFFICE], _P.AGENT_STATUS, _P.TASKS_HANDLE)
+# calls: agents and supervisors take calls; everyone who handles or reviews calls reads their own history,
+# supervisors, QA and admins read all of it; recordings are for supervisors and QA (download: supervisors).
+grant([_R.SUPERVISOR, _R.AGENT], _P.CALLS_HANDLE)
+grant([_R.TENANT_ADMIN, _R.SUPERVISOR, _R.AGENT, _R.QA_INSPECTOR], _P.CALLS_READ)
+grant([_R.TENANT_ADMIN, _R.SUPERVISOR, _R.QA_INSPECTOR], _P.CALLS_READ_ALL)
+grant([_R.TENANT_ADMIN], _P.CALLS_MANAGE)
+grant([_R.SUPERVISOR, _R.QA_INSPECTOR], _P.RECORDINGS_PLAY)
+grant([_R.SUPERVISOR], _P.RECORDINGS_DOWNLOAD)
 grant([_R.TENANT_ADMIN, _R.SUPERVISOR], _P.SMS_READ)
 grant([_R.TENANT_ADMIN], _P.SMS_MANAGE)
 # Customers and work orders. Agents see customers masked (no reveal by default: a supervisor reveals, with a

@@ -73,6 +73,10 @@ def create_app(ctx: Context) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await check_database_role(ctx)
         ctx.services["loop"] = asyncio.get_running_loop()
+        if "telephony" in ctx.services:
+            from kefu.contacts.controller import ensure_started
+
+            await ensure_started(ctx)
         for hook in ctx.services.get("startup_hooks", []):
             await hook(app)
         stop = asyncio.Event()
