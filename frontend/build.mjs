@@ -10,6 +10,8 @@ await build({
     app: "frontend/app.js",
     charts: "frontend/charts.js",
     "app-style": "frontend/app.css",
+    workorders: "frontend/workorders.js",
+    "workorders-style": "frontend/workorders.css",
   },
   bundle: true,
   minify: true,

@@ -21,6 +21,9 @@ ROUTER_MODULES: list[str] = [
     "kefu.contacts.api",
     "kefu.contacts.api:platform_router",
     "kefu.messaging.api",
+    "kefu.customers.api",
+    "kefu.workorders.api",
+    "kefu.workorders.pages",
     "kefu.tenancy.pages",
 ]
 
@@ -31,10 +34,14 @@ MODEL_MODULES: list[str] = [
     "kefu.routing.models",
     "kefu.contacts.models",
     "kefu.messaging.models",
+    "kefu.customers.models",
+    "kefu.workorders.models",
+    "kefu.billing.models",
 ]
 
 #: Demo seed steps ``async def seed(ctx, tenant_id) -> None``, run in order after the demo tenant exists.
 DEMO_SEEDS: list[str] = [
+    "kefu.workorders.demo:seed",
 ]
 
 
@@ -42,12 +49,14 @@ DEMO_SEEDS: list[str] = [
 #: (SMS outbox relay, SLA scheduler, the router host …) unless ``KEFU_RUN_BACKGROUND_SERVICES=0``.
 BACKGROUND_SERVICES: list[str] = [
     "kefu.messaging.relay:run_sms_relay",
+    "kefu.workorders.jobs:run",
 ]
 
 #: Typer sub-apps mounted on the ``kefu`` command: (command name, "module:attribute").
 CLI_APPS: list[tuple[str, str]] = [
     ("alerts", "kefu.alerts.cli:app"),
     ("simulate", "kefu.analytics.cli:simulate_command"),
+    ("import", "kefu.workorders.cli:import_app"),
     ("sms", "kefu.messaging.cli:app"),
 ]
 
@@ -64,6 +73,10 @@ class NavItem:
 NAV: list[NavItem] = [
     NavItem("admin/users", "Users", "users.read", "nav-users"),
     NavItem("admin/departments", "Departments", "departments.read", "nav-departments"),
+    NavItem("workorders", "Work orders", "workorders.read", "nav-workorders"),
+    NavItem("workorders/inbox", "Department inbox", "workorders.handle", "nav-inbox"),
+    NavItem("workorders/kpis", "Complaint KPIs", "kpi.read", "nav-kpis"),
+    NavItem("admin/workorders", "Complaint settings", "workorders.admin", "nav-workorder-admin"),
 ]
 
 
