@@ -41,10 +41,12 @@ def build_context(settings: Settings | None = None, *, clock: Clock | None = Non
         ctx.services["telephony"] = SimulatedPBX(ctx.clock, recordings.root)
     ctx.services["sms_port"] = build_sms_port(settings)
     from kefu.billing import LedgerBilling
+    from kefu.contacts.surveys import register_survey_handler
     from kefu.workorders.followup import register_follow_up_handler
 
     ctx.services["billing"] = LedgerBilling()  # refunds: the credit-note ledger in the database
     register_follow_up_handler()  # SMS replies to satisfaction follow-ups (purpose "follow_up")
+    register_survey_handler()  # SMS replies to post-call surveys (purpose "survey")
     return ctx
 
 

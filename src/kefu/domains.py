@@ -61,6 +61,10 @@ CLI_APPS: list[tuple[str, str]] = [
 ]
 
 
+#: Modules registering IVR conditions and self-service actions (``kefu.contacts.hooks``).
+CALL_HOOK_MODULES: list[str] = ["kefu.customers.call_hooks"]
+
+
 @dataclass(frozen=True)
 class NavItem:
     path: str  # relative to /t/{tenant}/
@@ -106,3 +110,8 @@ def background_services() -> list[Callable[..., Awaitable[None]]]:
 
 def cli_apps() -> list[tuple[str, Any]]:
     return [(name, load(path)) for name, path in CLI_APPS]
+
+
+def import_call_hooks() -> None:
+    for path in CALL_HOOK_MODULES:
+        importlib.import_module(path)

@@ -27,9 +27,14 @@ async def access_call_by_id(session: AsyncSession, actor: Actor, call_id: uuid.U
 
 async def access_recording_of_call(session: AsyncSession, actor: Actor, call_id: uuid.UUID) -> tuple[Call, Recording]:
     call = await access_call_by_id(session, actor, call_id)
-    recording = (await session.execute(sa.select(Recording).where(
-        Recording.tenant_id == actor.tenant_id, Recording.call_id == call.id).order_by(Recording.started_at.desc())
-        .limit(1))).scalar_one_or_none()
+    recording = (
+        await session.execute(
+            sa.select(Recording)
+            .where(Recording.tenant_id == actor.tenant_id, Recording.call_id == call.id)
+            .order_by(Recording.started_at.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
     if recording is None or recording.storage_key is None:
         raise NotFound("This call has no recording.")
     return call, recording
@@ -41,17 +46,22 @@ async def access_number_by_id(session: AsyncSession, actor: Actor, number_id: uu
 
 async def access_flow_by_id(session: AsyncSession, actor: Actor, flow_id: uuid.UUID) -> IvrFlow:
     """The current version of a flow (by its flow id)."""
-    row = (await session.execute(sa.select(IvrFlow).where(
-        IvrFlow.tenant_id == actor.tenant_id, IvrFlow.flow_key == flow_id, IvrFlow.is_current.is_(True))
-    )).scalar_one_or_none()
+    row = (
+        await session.execute(
+            sa.select(IvrFlow).where(
+                IvrFlow.tenant_id == actor.tenant_id, IvrFlow.flow_key == flow_id, IvrFlow.is_current.is_(True)
+            )
+        )
+    ).scalar_one_or_none()
     if row is None:
         raise NotFound(f"No IVR flow with id {flow_id} in this organisation.")
     return row
 
 
 async def _load(session: AsyncSession, actor: Actor, model: Any, row_id: uuid.UUID, what: str) -> Any:
-    row = (await session.execute(sa.select(model).where(model.id == row_id, model.tenant_id == actor.tenant_id))
-           ).scalar_one_or_none()
+    row = (
+        await session.execute(sa.select(model).where(model.id == row_id, model.tenant_id == actor.tenant_id))
+    ).scalar_one_or_none()
     if row is None:
         raise NotFound(f"No {what} with id {row_id} in this organisation.")
     return row

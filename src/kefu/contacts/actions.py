@@ -50,21 +50,31 @@ def _normalise(number: str, field: str = "number") -> str:
 # --------------------------------------------------------------------------- platform: number assignment
 
 
-async def do_assign_number(session: AsyncSession, actor: Actor, *, number: str, tenant_id: uuid.UUID,
-                           kind: str) -> PlatformNumber:
+async def do_assign_number(
+    session: AsyncSession, actor: Actor, *, number: str, tenant_id: uuid.UUID, kind: str
+) -> PlatformNumber:
     if actor.kind not in (ActorKind.OPERATOR, ActorKind.SYSTEM):
         raise PermissionDenied("Only a platform operator assigns numbers.")
     number = _normalise(number)
     if await session.get(Tenant, tenant_id) is None:
         raise NotFound("No such organisation.")
-    existing = (await session.execute(sa.select(PlatformNumber).where(PlatformNumber.number == number))).scalar_one_or_none()
+    existing = (
+        await session.execute(sa.select(PlatformNumber).where(PlatformNumber.number == number))
+    ).scalar_one_or_none()
     if existing is not None:
         raise Conflict(f"Number {number} is already assigned.")
     row = PlatformNumber(number=number, tenant_ref=tenant_id, kind=kind)
     session.add(row)
     await session.flush()
-    await audit.record(session, actor, "number.assigned", target_type="number", target_id=row.id, tenant_id=None,
-                       details={"number": number, "tenant": str(tenant_id), "kind": kind})
+    await audit.record(
+        session,
+        actor,
+        "number.assigned",
+        target_type="number",
+        target_id=row.id,
+        tenant_id=None,
+        details={"number": number, "tenant": str(tenant_id), "kind": kind},
+    )
     return row
 
 
@@ -74,37 +84,59 @@ async def do_assign_number(session: AsyncSession, actor: Actor, *, number: str, 
 async def _check_flow_key(session: AsyncSession, actor: Actor, flow_id: uuid.UUID | None) -> None:
     if flow_id is None:
         return
-    found = (await session.execute(sa.select(IvrFlow.id).where(
-        IvrFlow.tenant_id == actor.tenant_id, IvrFlow.flow_key == flow_id).limit(1))).first()
+    found = (
+        await session.execute(
+            sa.select(IvrFlow.id).where(IvrFlow.tenant_id == actor.tenant_id, IvrFlow.flow_key == flow_id).limit(1)
+        )
+    ).first()
     if not found:
         raise NotFound(f"No IVR flow with id {flow_id} in this organisation.")
 
 
-async def do_add_number(session: AsyncSession, actor: Actor, *, number: str, label: str = "",
-                        flow_id: uuid.UUID | None = None, outbound_caller_id: bool = True) -> TenantNumber:
+async def do_add_number(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    number: str,
+    label: str = "",
+    flow_id: uuid.UUID | None = None,
+    outbound_caller_id: bool = True,
+) -> TenantNumber:
     require(actor, Permission.CALLS_MANAGE)
     await _check_flow_key(session, actor, flow_id)
     number = _normalise(number)
-    owner = (await session.execute(sa.select(PlatformNumber.tenant_ref).where(PlatformNumber.number == number))
-             ).scalar_one_or_none()
+    owner = (
+        await session.execute(sa.select(PlatformNumber.tenant_ref).where(PlatformNumber.number == number))
+    ).scalar_one_or_none()
     if owner != actor.tenant_id:
         raise NotFound(f"Number {number} is not assigned to this organisation; ask your platform operator.")
-    if (await session.execute(sa.select(TenantNumber.id).where(
-            TenantNumber.tenant_id == actor.tenant_id, TenantNumber.number == number))).first():
+    if (
+        await session.execute(
+            sa.select(TenantNumber.id).where(TenantNumber.tenant_id == actor.tenant_id, TenantNumber.number == number)
+        )
+    ).first():
         raise Conflict(f"Number {number} is already configured.")
     assert actor.tenant_id is not None
-    row = TenantNumber(tenant_id=actor.tenant_id, number=number, label=label, flow_id=flow_id,
-                       outbound_caller_id=outbound_caller_id)
+    row = TenantNumber(
+        tenant_id=actor.tenant_id, number=number, label=label, flow_id=flow_id, outbound_caller_id=outbound_caller_id
+    )
     session.add(row)
     await session.flush()
-    await audit.record(session, actor, "number.configured", target_type="number", target_id=row.id,
-                       details={"number": number, "flow_id": str(flow_id) if flow_id else None})
+    await audit.record(
+        session,
+        actor,
+        "number.configured",
+        target_type="number",
+        target_id=row.id,
+        details={"number": number, "flow_id": str(flow_id) if flow_id else None},
+    )
     _forget_later(session, actor.tenant_id)
     return row
 
 
-async def do_update_number(session: AsyncSession, actor: Actor, number_id: uuid.UUID, changes: dict[str, Any]
-                           ) -> TenantNumber:
+async def do_update_number(
+    session: AsyncSession, actor: Actor, number_id: uuid.UUID, changes: dict[str, Any]
+) -> TenantNumber:
     require(actor, Permission.CALLS_MANAGE)
     row = await access_number_by_id(session, actor, number_id)
     if "flow_id" in changes:
@@ -114,8 +146,14 @@ async def do_update_number(session: AsyncSession, actor: Actor, number_id: uuid.
         if changes.get(key) is not None:
             setattr(row, key, changes[key])
     await session.flush()
-    await audit.record(session, actor, "number.configured", target_type="number", target_id=row.id,
-                       details={k: str(v) if isinstance(v, uuid.UUID) else v for k, v in changes.items()})
+    await audit.record(
+        session,
+        actor,
+        "number.configured",
+        target_type="number",
+        target_id=row.id,
+        details={k: str(v) if isinstance(v, uuid.UUID) else v for k, v in changes.items()},
+    )
     assert actor.tenant_id is not None
     _forget_later(session, actor.tenant_id)
     return row
@@ -129,64 +167,104 @@ def _flow_or_error(definition: dict[str, Any], queues: list[str]) -> None:
     try:
         validate_flow(definition, queues)
     except FlowProblem as exc:
-        raise InvalidInput("The IVR flow cannot be saved: " + "; ".join(exc.problems[:5]) + ".",
-                           errors=[{"field": "definition", "message": p} for p in exc.problems]) from None
+        raise InvalidInput(
+            "The IVR flow cannot be saved: " + "; ".join(exc.problems[:5]) + ".",
+            errors=[{"field": "definition", "message": p} for p in exc.problems],
+        ) from None
 
 
 async def do_create_flow(session: AsyncSession, actor: Actor, *, name: str, definition: dict[str, Any]) -> IvrFlow:
     require(actor, Permission.CALLS_MANAGE)
     _flow_or_error(definition, await _queue_names(session, actor))
-    if (await session.execute(sa.select(IvrFlow.id).where(IvrFlow.tenant_id == actor.tenant_id,
-                                                          IvrFlow.name == name).limit(1))).first():
+    if (
+        await session.execute(
+            sa.select(IvrFlow.id).where(IvrFlow.tenant_id == actor.tenant_id, IvrFlow.name == name).limit(1)
+        )
+    ).first():
         raise Conflict(f"An IVR flow named {name!r} already exists; save a new version of it instead.")
     flow_id = new_id()
     assert actor.tenant_id is not None
-    row = IvrFlow(id=flow_id, tenant_id=actor.tenant_id, flow_key=flow_id, name=name, version=1, is_current=True,
-                  definition=definition, created_by=actor.user_id, created_at=context_of(session).now())
+    row = IvrFlow(
+        id=flow_id,
+        tenant_id=actor.tenant_id,
+        flow_key=flow_id,
+        name=name,
+        version=1,
+        is_current=True,
+        definition=definition,
+        created_by=actor.user_id,
+        created_at=context_of(session).now(),
+    )
     session.add(row)
     await session.flush()
-    await audit.record(session, actor, "ivr.flow_created", target_type="ivr_flow", target_id=row.id,
-                       details={"name": name})
+    await audit.record(
+        session, actor, "ivr.flow_created", target_type="ivr_flow", target_id=row.id, details={"name": name}
+    )
     return row
 
 
-async def do_save_flow_version(session: AsyncSession, actor: Actor, flow_id: uuid.UUID, *, name: str,
-                               definition: dict[str, Any]) -> IvrFlow:
+async def do_save_flow_version(
+    session: AsyncSession, actor: Actor, flow_id: uuid.UUID, *, name: str, definition: dict[str, Any]
+) -> IvrFlow:
     require(actor, Permission.CALLS_MANAGE)
     current = await access_flow_by_id(session, actor, flow_id)
     _flow_or_error(definition, await _queue_names(session, actor))
-    await session.execute(sa.update(IvrFlow).where(IvrFlow.tenant_id == actor.tenant_id,
-                                                   IvrFlow.flow_key == current.flow_key).values(is_current=False))
+    await session.execute(
+        sa.update(IvrFlow)
+        .where(IvrFlow.tenant_id == actor.tenant_id, IvrFlow.flow_key == current.flow_key)
+        .values(is_current=False)
+    )
     assert actor.tenant_id is not None
-    row = IvrFlow(tenant_id=actor.tenant_id, flow_key=current.flow_key, name=name, version=current.version + 1,
-                  is_current=True, definition=definition, created_by=actor.user_id,
-                  created_at=context_of(session).now())
+    row = IvrFlow(
+        tenant_id=actor.tenant_id,
+        flow_key=current.flow_key,
+        name=name,
+        version=current.version + 1,
+        is_current=True,
+        definition=definition,
+        created_by=actor.user_id,
+        created_at=context_of(session).now(),
+    )
     session.add(row)
     await session.flush()
-    await audit.record(session, actor, "ivr.flow_changed", target_type="ivr_flow", target_id=current.flow_key,
-                       details={"name": name, "version": row.version})
+    await audit.record(
+        session,
+        actor,
+        "ivr.flow_changed",
+        target_type="ivr_flow",
+        target_id=current.flow_key,
+        details={"name": name, "version": row.version},
+    )
     _forget_later(session, actor.tenant_id)
     return row
 
 
-async def do_update_call_settings(session: AsyncSession, actor: Actor, tenant: Tenant,
-                                  changes: dict[str, Any]) -> CallSettings:
+async def do_update_call_settings(
+    session: AsyncSession, actor: Actor, tenant: Tenant, changes: dict[str, Any]
+) -> CallSettings:
     require(actor, Permission.CALLS_MANAGE)
     current = CallSettings.of(tenant.settings).model_dump()
     merged = dict(current)
     for key, value in changes.items():
         if value is None:
             continue
-        merged[key] = {**current[key], **value} if isinstance(value, dict) and isinstance(current.get(key), dict) \
-            else value
+        merged[key] = (
+            {**current[key], **value} if isinstance(value, dict) and isinstance(current.get(key), dict) else value
+        )
     try:
         settings = CallSettings.model_validate(merged)
     except ValueError as exc:
         raise InvalidInput(f"These call settings are not valid: {exc}") from None
     tenant.settings = {**(tenant.settings or {}), "calls": settings.model_dump()}
     await session.flush()
-    await audit.record(session, actor, "settings.changed", target_type="tenant", target_id=tenant.id,
-                       details={"calls": {"before": current, "after": settings.model_dump()}})
+    await audit.record(
+        session,
+        actor,
+        "settings.changed",
+        target_type="tenant",
+        target_id=tenant.id,
+        details={"calls": {"before": current, "after": settings.model_dump()}},
+    )
     _forget_later(session, tenant.id)
     return settings
 
@@ -202,8 +280,10 @@ async def do_wrap_up(session: AsyncSession, actor: Actor, call_id: uuid.UUID, *,
     tenant = await session.get(Tenant, actor.tenant_id)
     codes = CallSettings.of(tenant.settings if tenant else {}).wrap_up_codes
     if code not in codes:
-        raise InvalidInput(f"Unknown wrap-up code {code!r}; use one of: {', '.join(codes)}.",
-                           errors=[{"field": "code", "message": "unknown wrap-up code"}])
+        raise InvalidInput(
+            f"Unknown wrap-up code {code!r}; use one of: {', '.join(codes)}.",
+            errors=[{"field": "code", "message": "unknown wrap-up code"}],
+        )
     call.wrap_up_code = code
     call.notes = notes or None
     await session.flush()
@@ -250,8 +330,15 @@ def do_call_command(session: AsyncSession, actor: Actor, call_id: uuid.UUID, com
     return commands[command]()
 
 
-async def do_transfer(session: AsyncSession, actor: Actor, call_id: uuid.UUID, *, queue_id: uuid.UUID | None,
-                      agent_id: uuid.UUID | None, number: str | None) -> None:
+async def do_transfer(
+    session: AsyncSession,
+    actor: Actor,
+    call_id: uuid.UUID,
+    *,
+    queue_id: uuid.UUID | None,
+    agent_id: uuid.UUID | None,
+    number: str | None,
+) -> None:
     tenant_id, agent = _agent(actor)
     controller = _controller(session)
     if queue_id is not None:
@@ -263,11 +350,13 @@ async def do_transfer(session: AsyncSession, actor: Actor, call_id: uuid.UUID, *
         controller.transfer_to_number(tenant_id, agent, call_id, number)
 
 
-async def do_consult(session: AsyncSession, actor: Actor, call_id: uuid.UUID, *, agent_id: uuid.UUID | None,
-                     number: str | None) -> dict[str, Any]:
+async def do_consult(
+    session: AsyncSession, actor: Actor, call_id: uuid.UUID, *, agent_id: uuid.UUID | None, number: str | None
+) -> dict[str, Any]:
     tenant_id, agent = _agent(actor)
-    return _controller(session).consult(tenant_id, agent, call_id, agent=str(agent_id) if agent_id else None,
-                                        number=number)
+    return _controller(session).consult(
+        tenant_id, agent, call_id, agent=str(agent_id) if agent_id else None, number=number
+    )
 
 
 async def do_dial(session: AsyncSession, actor: Actor, number: str) -> dict[str, Any]:

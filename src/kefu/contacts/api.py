@@ -40,7 +40,7 @@ router = APIRouter(prefix="/api/v1/t/{tenant}", tags=["calls"])
 platform_router = APIRouter(prefix="/api/v1/platform", tags=["platform"])
 
 
-def Allowed(permission: Permission | None) -> Any:  # noqa: N802
+def Allowed(permission: Permission | None) -> Any:
     return Depends(Require(permission))
 
 
@@ -58,24 +58,33 @@ async def list_calls(
     agent_id: uuid.UUID | None = None,
     since: datetime | None = None,
 ):
-    rows = await queries.list_calls(db, actor, before=before, limit=limit, direction=direction, outcome=outcome,
-                                    agent_id=agent_id, since=since)
+    rows = await queries.list_calls(
+        db, actor, before=before, limit=limit, direction=direction, outcome=outcome, agent_id=agent_id, since=since
+    )
     more = len(rows) > limit
     rows = rows[:limit]
-    return Page[CallOut](items=[CallOut.model_validate(r) for r in rows],
-                         next_after=str(rows[-1].id) if more and rows else None)
+    return Page[CallOut](
+        items=[CallOut.model_validate(r) for r in rows], next_after=str(rows[-1].id) if more and rows else None
+    )
 
 
 @router.get("/calls/{call_id}", response_model=CallDetail, summary="A call with its timeline")
 async def get_call(call_id: uuid.UUID, db: DB, actor: Actor = Allowed(Permission.CALLS_READ)):
     call = await access_call_by_id(db, actor, call_id)
     events = await queries.call_events(db, actor, call.id)
-    return CallDetail(**CallOut.model_validate(call).model_dump(), ivr_path=call.ivr_path,
-                      events=[CallEventOut.model_validate(e) for e in events])
+    return CallDetail(
+        **CallOut.model_validate(call).model_dump(),
+        ivr_path=call.ivr_path,
+        events=[CallEventOut.model_validate(e) for e in events],
+    )
 
 
-@router.get("/calls/{call_id}/recording", summary="Play or download a call's recording (logged)",
-            response_class=FileResponse, responses={200: {"content": {"audio/wav": {}}}})
+@router.get(
+    "/calls/{call_id}/recording",
+    summary="Play or download a call's recording (logged)",
+    response_class=FileResponse,
+    responses={200: {"content": {"audio/wav": {}}}},
+)
 async def get_recording(
     call_id: uuid.UUID,
     db: DB,
@@ -93,15 +102,45 @@ async def get_recording(
         path = store.path(recording.storage_key)
     except (FileNotFoundError, AttributeError):
         raise NotFound("The recording file is no longer available.") from None
-    await audit.record_access(db, actor, "download" if download else "play", resource_type="recording",
-                              resource_id=recording.id, justification_type="call", justification_id=call.id,
-                              reason=reason, details={"duration_s": recording.duration_s})
+    await audit.record_access(
+        db,
+        actor,
+        "download" if download else "play",
+        resource_type="recording",
+        resource_id=recording.id,
+        justification_type="call",
+        justification_id=call.id,
+        reason=reason,
+        details={"duration_s": recording.duration_s},
+    )
     filename = f"call-{call.started_at:%Y%m%d-%H%M%S}-{str(call.id)[:8]}.wav"
-    return FileResponse(path, media_type="audio/wav", filename=filename if download else None,
-                        content_disposition_type="attachment" if download else "inline")
+    return FileResponse(
+        path,
+        media_type="audio/wav",
+        filename=filename if download else None,
+        content_disposition_type="attachment" if download else "inline",
+    )
 
 
 # --------------------------------------------------------------------------- the agent desktop
+
+
+@router.get("/desktop/transfer-targets", summary="Queues and agents I can transfer a call to")
+async def transfer_targets(db: DB, actor: Actor = Allowed(Permission.CALLS_HANDLE)) -> dict[str, Any]:
+    return await queries.transfer_targets(db, actor)
+
+
+@router.get("/desktop/callbacks", summary="Callbacks waiting in my queues, oldest first")
+async def waiting_callbacks(db: DB, actor: Actor = Allowed(Permission.CALLS_HANDLE)) -> list[dict[str, Any]]:
+    return await queries.waiting_callbacks(db, actor)
+
+
+@router.get(
+    "/calls/{call_id}/customer",
+    summary="Screen pop: the caller's customer record (masked), open work orders and recent calls (logged)",
+)
+async def screen_pop(call_id: uuid.UUID, db: DB, actor: Actor = Allowed(Permission.CALLS_HANDLE)) -> dict[str, Any]:
+    return await queries.screen_pop(db, actor, call_id)
 
 
 @router.get("/desktop", summary="The agent desktop's state (snapshot; follow agent:<id> events after)")
@@ -136,15 +175,17 @@ for _name, _summary in (
 
 
 @router.post("/calls/{call_id}/transfer", summary="Blind transfer to a queue, an agent or a number")
-async def transfer(call_id: uuid.UUID, body: TransferRequest, db: DB,
-                   actor: Actor = Allowed(Permission.CALLS_HANDLE)) -> dict[str, Any]:
+async def transfer(
+    call_id: uuid.UUID, body: TransferRequest, db: DB, actor: Actor = Allowed(Permission.CALLS_HANDLE)
+) -> dict[str, Any]:
     await actions.do_transfer(db, actor, call_id, **body.model_dump())
     return {"ok": True}
 
 
 @router.post("/calls/{call_id}/consult", summary="Consult an agent or a number (attended transfer)")
-async def consult(call_id: uuid.UUID, body: ConsultRequest, db: DB,
-                  actor: Actor = Allowed(Permission.CALLS_HANDLE)) -> dict[str, Any]:
+async def consult(
+    call_id: uuid.UUID, body: ConsultRequest, db: DB, actor: Actor = Allowed(Permission.CALLS_HANDLE)
+) -> dict[str, Any]:
     return {"ok": True, "call": await actions.do_consult(db, actor, call_id, **body.model_dump())}
 
 
@@ -153,8 +194,9 @@ async def wrap_up(call_id: uuid.UUID, body: WrapUp, db: DB, actor: Actor = Allow
     return await actions.do_wrap_up(db, actor, call_id, code=body.code, notes=body.notes)
 
 
-@router.post("/calls/outbound", status_code=status.HTTP_201_CREATED,
-             summary="Click-to-dial: ring my phone, then the customer")
+@router.post(
+    "/calls/outbound", status_code=status.HTTP_201_CREATED, summary="Click-to-dial: ring my phone, then the customer"
+)
 async def dial(body: DialRequest, db: DB, actor: Actor = Allowed(Permission.CALLS_HANDLE)) -> dict[str, Any]:
     return {"ok": True, "call": await actions.do_dial(db, actor, body.number)}
 
@@ -168,8 +210,9 @@ async def get_call_settings(tenant: CurrentTenant, actor: Actor = Allowed(Permis
 
 
 @router.patch("/calls-settings", summary="Change call settings")
-async def update_call_settings(body: CallSettingsUpdate, db: DB, tenant: CurrentTenant,
-                               actor: Actor = Allowed(Permission.CALLS_MANAGE)) -> dict[str, Any]:
+async def update_call_settings(
+    body: CallSettingsUpdate, db: DB, tenant: CurrentTenant, actor: Actor = Allowed(Permission.CALLS_MANAGE)
+) -> dict[str, Any]:
     settings = await actions.do_update_call_settings(db, actor, tenant, body.model_dump(exclude_unset=True))
     return settings.model_dump()
 
@@ -179,15 +222,20 @@ async def list_numbers(db: DB, actor: Actor = Allowed(Permission.CALLS_MANAGE)):
     return await queries.list_numbers(db, actor)
 
 
-@router.post("/numbers", response_model=NumberOut, status_code=status.HTTP_201_CREATED,
-             summary="Configure a number assigned to this organisation")
+@router.post(
+    "/numbers",
+    response_model=NumberOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Configure a number assigned to this organisation",
+)
 async def add_number(body: NumberCreate, db: DB, actor: Actor = Allowed(Permission.CALLS_MANAGE)):
     return await actions.do_add_number(db, actor, **body.model_dump())
 
 
 @router.patch("/numbers/{number_id}", response_model=NumberOut, summary="Change which flow answers a number")
-async def update_number(number_id: uuid.UUID, body: NumberUpdate, db: DB,
-                        actor: Actor = Allowed(Permission.CALLS_MANAGE)):
+async def update_number(
+    number_id: uuid.UUID, body: NumberUpdate, db: DB, actor: Actor = Allowed(Permission.CALLS_MANAGE)
+):
     return await actions.do_update_number(db, actor, number_id, body.model_dump(exclude_unset=True))
 
 
@@ -196,8 +244,12 @@ async def list_flows(db: DB, actor: Actor = Allowed(Permission.CALLS_MANAGE)):
     return await queries.list_flows(db, actor)
 
 
-@router.post("/ivr/flows", response_model=FlowOut, status_code=status.HTTP_201_CREATED,
-             summary="Create an IVR flow (validated: reachable nodes, exits, existing queues)")
+@router.post(
+    "/ivr/flows",
+    response_model=FlowOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an IVR flow (validated: reachable nodes, exits, existing queues)",
+)
 async def create_flow(body: FlowSave, db: DB, actor: Actor = Allowed(Permission.CALLS_MANAGE)):
     return await actions.do_create_flow(db, actor, name=body.name, definition=body.definition)
 

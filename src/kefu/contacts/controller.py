@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from kefu.contacts import rules
+from kefu.contacts.hooks import CONDITION_PROVIDERS, SELF_SERVICE_ACTIONS, CallContext
 from kefu.contacts.models import IvrFlow, PlatformNumber, TenantNumber
 from kefu.contacts.rules import CallSettings
 from kefu.contacts.store import CallStore
@@ -51,7 +52,7 @@ from kefu.ivr.rules import (
     parse_flow,
 )
 from kefu.routing import events as rev
-from kefu.routing.errors import OfferExpired, RoutingError
+from kefu.routing.errors import RoutingError
 from kefu.routing.host import RouterHost
 from kefu.routing.models import Queue
 from kefu.telephony import port as tp
@@ -67,7 +68,7 @@ def agent_endpoint(agent_id: str | uuid.UUID) -> str:
 
 
 def agent_of_endpoint(endpoint: str) -> str | None:
-    return endpoint[len(AGENT_ENDPOINT_PREFIX):] if endpoint.startswith(AGENT_ENDPOINT_PREFIX) else None
+    return endpoint[len(AGENT_ENDPOINT_PREFIX) :] if endpoint.startswith(AGENT_ENDPOINT_PREFIX) else None
 
 
 # --------------------------------------------------------------------------- state
@@ -135,12 +136,22 @@ class CallSession:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "call_id": str(self.id), "direction": self.direction, "kind": self.kind, "state": self.state,
-            "number": mask_phone(self.number), "tenant_number": self.tenant_number,
-            "queue": self.tenant.queue_names.get(self.queue_id or "", None), "queue_id": self.queue_id,
-            "agent_id": self.agent_id, "started_at": self.started_at, "queued_at": self.queued_at,
-            "answered_at": self.answered_at, "held": self.held_since is not None, "muted": self.muted,
-            "recording": self.recording is not None, "consulting": self.consult is not None,
+            "call_id": str(self.id),
+            "direction": self.direction,
+            "kind": self.kind,
+            "state": self.state,
+            "number": mask_phone(self.number),
+            "tenant_number": self.tenant_number,
+            "queue": self.tenant.queue_names.get(self.queue_id or "", None),
+            "queue_id": self.queue_id,
+            "agent_id": self.agent_id,
+            "started_at": self.started_at,
+            "queued_at": self.queued_at,
+            "answered_at": self.answered_at,
+            "held": self.held_since is not None,
+            "muted": self.muted,
+            "recording": self.recording is not None,
+            "consulting": self.consult is not None,
             "ivr_path": list(self.ivr_path),
         }
 
@@ -160,7 +171,6 @@ class CallController:
         self.tenants: dict[uuid.UUID, TenantInfo] = {}
         self.numbers: dict[str, uuid.UUID | None] = {}
         self.flows: dict[tuple[uuid.UUID, str], FlowDefinition | None] = {}
-        self.condition_providers: dict[str, Callable[[CallSession], Awaitable[bool]]] = {}
         self._queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
         self._busy = 0
         self._idle = asyncio.Event()
@@ -171,6 +181,9 @@ class CallController:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        from kefu.domains import import_call_hooks
+
+        import_call_hooks()
         self._unsubscribe = self.port.subscribe(self._on_telephony)
         self.host.listen(self._on_routing)
         self._task = asyncio.get_running_loop().create_task(self._pump(), name="call-controller")
@@ -246,14 +259,23 @@ class CallController:
             if tenant is None:
                 raise LookupError(tenant_id)
             queues = list((await session.execute(sa.select(Queue).where(Queue.tenant_id == tenant_id))).scalars())
-            number = (await session.execute(sa.select(TenantNumber.number).where(
-                TenantNumber.tenant_id == tenant_id, TenantNumber.outbound_caller_id.is_(True))
-                .order_by(TenantNumber.created_at).limit(1))).scalar_one_or_none()
+            number = (
+                await session.execute(
+                    sa.select(TenantNumber.number)
+                    .where(TenantNumber.tenant_id == tenant_id, TenantNumber.outbound_caller_id.is_(True))
+                    .order_by(TenantNumber.created_at)
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
             await session.commit()
         info = TenantInfo(
-            id=tenant.id, slug=tenant.slug, timezone=tenant.timezone, settings=CallSettings.of(tenant.settings),
+            id=tenant.id,
+            slug=tenant.slug,
+            timezone=tenant.timezone,
+            settings=CallSettings.of(tenant.settings),
             crypto=tenant_crypto(self.ctx.settings.secret, tenant.id, tenant.pii_key_salt),
-            queues_by_name={q.name: str(q.id) for q in queues}, queue_names={str(q.id): q.name for q in queues},
+            queues_by_name={q.name: str(q.id) for q in queues},
+            queue_names={str(q.id): q.name for q in queues},
             default_number=number,
         )
         self.tenants[tenant_id] = info
@@ -270,8 +292,9 @@ class CallController:
             return self.numbers[number]
         assert self.ctx.session_factory is not None
         async with self.ctx.session_factory() as session:
-            tenant_id = (await session.execute(sa.select(PlatformNumber.tenant_ref).where(
-                PlatformNumber.number == number))).scalar_one_or_none()
+            tenant_id = (
+                await session.execute(sa.select(PlatformNumber.tenant_ref).where(PlatformNumber.number == number))
+            ).scalar_one_or_none()
             await session.commit()
         self.numbers[number] = tenant_id
         return tenant_id
@@ -283,13 +306,22 @@ class CallController:
         assert self.ctx.session_factory is not None
         async with self.ctx.session_factory() as session:
             await bind_tenant(session, tenant.id)
-            flow_key = (await session.execute(sa.select(TenantNumber.flow_id).where(
-                TenantNumber.tenant_id == tenant.id, TenantNumber.number == number))).scalar_one_or_none()
+            flow_key = (
+                await session.execute(
+                    sa.select(TenantNumber.flow_id).where(
+                        TenantNumber.tenant_id == tenant.id, TenantNumber.number == number
+                    )
+                )
+            ).scalar_one_or_none()
             definition = None
             if flow_key is not None:
-                definition = (await session.execute(sa.select(IvrFlow.definition).where(
-                    IvrFlow.tenant_id == tenant.id, IvrFlow.flow_key == flow_key, IvrFlow.is_current.is_(True))
-                )).scalar_one_or_none()
+                definition = (
+                    await session.execute(
+                        sa.select(IvrFlow.definition).where(
+                            IvrFlow.tenant_id == tenant.id, IvrFlow.flow_key == flow_key, IvrFlow.is_current.is_(True)
+                        )
+                    )
+                ).scalar_one_or_none()
             await session.commit()
         flow = None
         if definition is not None:
@@ -344,9 +376,16 @@ class CallController:
             number = normalize_phone(event.from_number)
         except ValueError:
             number = event.from_number
-        session = CallSession(id=new_id(), tenant=tenant, pbx_call_id=event.call_id, direction="inbound",
-                              number=number, tenant_number=dialled, customer_leg=event.leg_id,
-                              started_at=event.at)
+        session = CallSession(
+            id=new_id(),
+            tenant=tenant,
+            pbx_call_id=event.call_id,
+            direction="inbound",
+            number=number,
+            tenant_number=dialled,
+            customer_leg=event.leg_id,
+            started_at=event.at,
+        )
         self._register(session)
         session.flow = await self._flow_for(tenant, dialled)
         self._store_new(session)
@@ -362,19 +401,29 @@ class CallController:
     def _store_new(self, session: CallSession) -> None:
         crypto = session.tenant.crypto
         number_ok = session.number.startswith("+") or session.number.isdigit()
-        self.store.insert(session.tenant.id, session.id, {
-            "pbx_call_id": session.pbx_call_id, "direction": session.direction,
-            "number_enc": crypto.seal(session.number, row_id=session.id, field="number"),
-            "number_index": crypto.phone_index(session.number) if number_ok else None,
-            "number_masked": mask_phone(session.number), "tenant_number": session.tenant_number,
-            "state": session.state, "started_at": to_datetime(session.started_at), "hold_seconds": 0.0,
-            "ivr_path": [], "agent_id": uuid.UUID(session.outbound_agent) if session.outbound_agent else None,
-        })
+        self.store.insert(
+            session.tenant.id,
+            session.id,
+            {
+                "pbx_call_id": session.pbx_call_id,
+                "direction": session.direction,
+                "number_enc": crypto.seal(session.number, row_id=session.id, field="number"),
+                "number_index": crypto.phone_index(session.number) if number_ok else None,
+                "number_masked": mask_phone(session.number),
+                "tenant_number": session.tenant_number,
+                "state": session.state,
+                "started_at": to_datetime(session.started_at),
+                "hold_seconds": 0.0,
+                "ivr_path": [],
+                "agent_id": uuid.UUID(session.outbound_agent) if session.outbound_agent else None,
+            },
+        )
         self._event(session, "call.started", direction=session.direction, tenant_number=session.tenant_number)
 
     def _event(self, session: CallSession, type_: str, agent_id: str | None = None, **data: Any) -> None:
-        self.store.event(session.tenant.id, session.id, self._now_dt(), type_,
-                         uuid.UUID(agent_id) if agent_id else None, **data)
+        self.store.event(
+            session.tenant.id, session.id, self._now_dt(), type_, uuid.UUID(agent_id) if agent_id else None, **data
+        )
 
     def _set(self, session: CallSession, **fields: Any) -> None:
         if "state" in fields:
@@ -407,8 +456,15 @@ class CallController:
         if then is not None and session.state != "ended":
             then(event)
 
-    def _play(self, session: CallSession, prompt: Any, then: Callable[[Any], None], *, leg: str | None = None,
-              interruptible: bool = False) -> None:
+    def _play(
+        self,
+        session: CallSession,
+        prompt: Any,
+        then: Callable[[Any], None],
+        *,
+        leg: str | None = None,
+        interruptible: bool = False,
+    ) -> None:
         leg_id = leg or session.customer_leg
         assert leg_id is not None
         text = prompt.text if hasattr(prompt, "text") else None
@@ -421,12 +477,14 @@ class CallController:
             return
         self._wait(session, "playback", playback, then)
 
-    def _collect(self, session: CallSession, then: Callable[[Any], None], *, timeout: float = 5.0,
-                 max_digits: int = 1) -> None:
+    def _collect(
+        self, session: CallSession, then: Callable[[Any], None], *, timeout: float = 5.0, max_digits: int = 1
+    ) -> None:
         assert session.customer_leg is not None
         try:
-            collect = self.port.collect_digits(session.customer_leg, max_digits=max_digits, terminator=None,
-                                               first_digit_timeout=timeout)
+            collect = self.port.collect_digits(
+                session.customer_leg, max_digits=max_digits, terminator=None, first_digit_timeout=timeout
+            )
         except tp.TelephonyError as exc:
             log.info("call %s: cannot collect digits (%s)", session.id, exc)
             return
@@ -436,7 +494,9 @@ class CallController:
         flow = session.flow
         if flow is None or name is None:
             session.outcome = rules.FAILED
-            self._play(session, _TextPrompt("您拨打的号码暂未开通服务，再见。"), lambda _e: self._hangup_customer(session))
+            self._play(
+                session, _TextPrompt("您拨打的号码暂未开通服务，再见。"), lambda _e: self._hangup_customer(session)
+            )
             return
         node = flow.nodes[name]
         session.node = name
@@ -488,24 +548,45 @@ class CallController:
 
         self._play(session, node.prompt, on_prompt, interruptible=True)
 
+    def _call_context(self, session: CallSession) -> CallContext:
+        return CallContext(session.tenant.id, session.id, session.number, session.tenant_number)
+
     def _self_service(self, session: CallSession, node: SelfServiceNode) -> None:
-        if node.action in ("sms_balance", "sms_incident_notice"):
-            text = session.tenant.settings.self_service_sms
-            self._queue_sms(session, session.number, text, "self_service")
-        self._event(session, "ivr.self_service", action=node.action)
+        action = SELF_SERVICE_ACTIONS.get(node.action)
+
+        async def run() -> None:
+            text: str | None = None
+            if action is not None:
+                try:
+                    text = await action(self.ctx, self._call_context(session))
+                except Exception:
+                    log.exception("self-service action %s failed", node.action)
+            elif node.action in ("sms_balance", "sms_incident_notice"):
+                self._queue_sms(session, session.number, session.tenant.settings.self_service_sms, "self_service")
+            self._event(session, "ivr.self_service", action=node.action)
+            if session.state == "ended":
+                return
+            if text:
+                self._play(session, _TextPrompt(text), lambda _e: self._after_self_service(session, node))
+            else:
+                self._after_self_service(session, node)
+
+        self._put(("f", run))
+
+    def _after_self_service(self, session: CallSession, node: SelfServiceNode) -> None:
         if node.prompt is not None:
             self._play(session, node.prompt, lambda _e: self._run_node(session, node.next))
         else:
             self._run_node(session, node.next)
 
     def _condition(self, session: CallSession, node: ConditionNode) -> None:
-        provider = self.condition_providers.get(node.attribute)
+        provider = CONDITION_PROVIDERS.get(node.attribute)
 
         async def decide() -> None:
             result = False
             if provider is not None:
                 try:
-                    result = await provider(session)
+                    result = await provider(self.ctx, self._call_context(session))
                 except Exception:
                     log.exception("condition %s failed; taking the 'else' branch", node.attribute)
             if session.state != "ended":
@@ -525,7 +606,9 @@ class CallController:
         if queue_id is None:
             log.warning("call %s: queue %r is gone; sending to voicemail-less goodbye", session.id, node.queue)
             session.outcome = rules.FAILED
-            self._play(session, _TextPrompt("抱歉，暂时无法为您转接，请稍后再拨。"), lambda _e: self._hangup_customer(session))
+            self._play(
+                session, _TextPrompt("抱歉，暂时无法为您转接，请稍后再拨。"), lambda _e: self._hangup_customer(session)
+            )
             return
         session.queue_node = node
         if node.prompt is not None:
@@ -533,20 +616,37 @@ class CallController:
         else:
             self._submit(session, queue_id, node)
 
-    def _submit(self, session: CallSession, queue_id: str, node: QueueNode, *, enqueued_at: float | None = None,
-                kind: str = "call") -> None:
+    def _submit(
+        self,
+        session: CallSession,
+        queue_id: str,
+        node: QueueNode,
+        *,
+        enqueued_at: float | None = None,
+        kind: str = "call",
+    ) -> None:
         router = self._router(session)
         task_id = str(session.id) if kind == "call" else str(new_id())
         attributes = {"call_id": str(session.id), **{k: v for k, v in node.attributes.items()}}
         try:
-            router.submit_task(task_id, queue_id=queue_id, priority=node.priority, kind=kind, attributes=attributes,
-                               enqueued_at=enqueued_at)
+            router.submit_task(
+                task_id,
+                queue_id=queue_id,
+                priority=node.priority,
+                kind=kind,
+                attributes=attributes,
+                enqueued_at=enqueued_at,
+            )
         except RoutingError as exc:
             log.info("call %s: queue %s refused the call (%s)", session.id, queue_id, exc.code)
             session.outcome = rules.AFTER_HOURS if exc.code == "queue_closed" else rules.FAILED
             if exc.code == "queue_closed":
                 session.after_hours = True
-            text = "现在是非工作时间，请在工作时间再拨。" if exc.code == "queue_closed" else "当前排队人数已满，请稍后再拨。"
+            text = (
+                "现在是非工作时间，请在工作时间再拨。"
+                if exc.code == "queue_closed"
+                else "当前排队人数已满，请稍后再拨。"
+            )
             self._play(session, _TextPrompt(text), lambda _e: self._hangup_customer(session))
             return
         session.task_id = task_id
@@ -598,8 +698,12 @@ class CallController:
             elif session.state in ("queued",):
                 self._park(session)
 
-        self._play(session, prompt or _TextPrompt("如需回电请按1。"), lambda _e: self._collect(session, on_digits),
-                   interruptible=True)
+        self._play(
+            session,
+            prompt or _TextPrompt("如需回电请按1。"),
+            lambda _e: self._collect(session, on_digits),
+            interruptible=True,
+        )
 
     def _convert_to_callback(self, session: CallSession) -> None:
         """The caller asked to be called back: the callback keeps the caller's place in line."""
@@ -610,20 +714,45 @@ class CallController:
         router.cancel(session.task_id, "callback_requested")
         self.by_task.pop(session.task_id, None)
         callback_task = str(new_id())
-        router.submit_task(callback_task, queue_id=info["queue_id"], priority=info["priority"], kind="callback",
-                           attributes={"call_id": str(session.id)}, enqueued_at=info["enqueued_at"])
-        callback = CallSession(id=new_id(), tenant=session.tenant, pbx_call_id=f"callback:{callback_task}",
-                               direction="outbound", number=session.number, tenant_number=session.tenant_number,
-                               state="queued", kind="callback", task_id=callback_task, queue_id=info["queue_id"],
-                               started_at=self.clock.now(), queued_at=info["enqueued_at"])
+        router.submit_task(
+            callback_task,
+            queue_id=info["queue_id"],
+            priority=info["priority"],
+            kind="callback",
+            attributes={"call_id": str(session.id)},
+            enqueued_at=info["enqueued_at"],
+        )
+        callback = CallSession(
+            id=new_id(),
+            tenant=session.tenant,
+            pbx_call_id=f"callback:{callback_task}",
+            direction="outbound",
+            number=session.number,
+            tenant_number=session.tenant_number,
+            state="queued",
+            kind="callback",
+            task_id=callback_task,
+            queue_id=info["queue_id"],
+            started_at=self.clock.now(),
+            queued_at=info["enqueued_at"],
+        )
         self.by_task[callback_task] = callback
         self.by_id[callback.id] = callback
         session.outcome = rules.CALLBACK
         self._event(session, "call.callback_requested", callback_id=str(callback.id))
         if session.tenant.settings.missed_call.notify_caller:
-            self._queue_sms(session, session.number, session.tenant.settings.missed_call.caller_text,
-                            "callback_promise", dedupe=f"callback:{session.id}")
-        self._play(session, _TextPrompt("好的，我们将按您的排队顺序尽快回电，再见。"), lambda _e: self._hangup_customer(session))
+            self._queue_sms(
+                session,
+                session.number,
+                session.tenant.settings.missed_call.caller_text,
+                "callback_promise",
+                dedupe=f"callback:{session.id}",
+            )
+        self._play(
+            session,
+            _TextPrompt("好的，我们将按您的排队顺序尽快回电，再见。"),
+            lambda _e: self._hangup_customer(session),
+        )
         self._publish(session.tenant.id, "wallboard", "callback.queued", {"call_id": str(session.id)})
 
     def _voicemail(self, session: CallSession, node: VoicemailNode) -> None:
@@ -644,8 +773,12 @@ class CallController:
 
         def dial(_event: Any) -> None:
             try:
-                leg = self.port.originate_leg(session.pbx_call_id, tp.NumberTarget(node.number), role=tp.LegRole.EXTERNAL,
-                                              caller_id=session.tenant_number)
+                leg = self.port.originate_leg(
+                    session.pbx_call_id,
+                    tp.NumberTarget(node.number),
+                    role=tp.LegRole.EXTERNAL,
+                    caller_id=session.tenant_number,
+                )
             except tp.TelephonyError:
                 self._hangup_customer(session)
                 return
@@ -665,10 +798,24 @@ class CallController:
             return
         task_id = getattr(event, "task_id", None)
         session = self.by_task.get(task_id) if task_id else None
-        if isinstance(event, rev.TaskQueued | rev.TaskAbandoned | rev.TaskAssigned | rev.TaskCompleted
-                      | rev.TaskOverflowed | rev.TaskTransferred | rev.TaskCancelled):
-            self._publish(tenant_id, "wallboard", "queue.changed",
-                          {"queue_id": getattr(event, "queue_id", None), "type": event.type})
+        if isinstance(
+            event,
+            rev.TaskQueued
+            | rev.TaskAbandoned
+            | rev.TaskAssigned
+            | rev.TaskCompleted
+            | rev.TaskOverflowed
+            | rev.TaskTransferred
+            | rev.TaskCancelled,
+        ):
+            self._publish(
+                tenant_id,
+                "wallboard",
+                "queue.changed",
+                {"queue_id": getattr(event, "queue_id", None), "type": event.type},
+            )
+        if session is None and isinstance(event, rev.TaskOffered):
+            session = await self._callback_session(tenant_id, event.task_id)
         if session is None:
             return
         if isinstance(event, rev.TaskOffered):
@@ -683,6 +830,47 @@ class CallController:
             self._event(session, "call.overflowed", queue_id=event.queue_id, reason=event.reason)
         elif isinstance(event, rev.ExceptionTriggered):
             self._exception(session, event)
+
+    async def _callback_session(self, tenant_id: uuid.UUID, task_id: str) -> CallSession | None:
+        """A callback task this process has not seen (queued before a restart): rebuild it from the call
+        it came from, whose number is stored encrypted."""
+        hosted = self.host.loaded(tenant_id)
+        if hosted is None or not hosted.router.has_task(task_id):
+            return None
+        info = hosted.router.task_info(task_id)
+        call_id = (info.get("attributes") or {}).get("call_id")
+        if info.get("kind") != "callback" or not call_id:
+            return None
+        tenant = await self.tenant_info(tenant_id)
+        assert self.ctx.session_factory is not None
+        async with self.ctx.session_factory() as db:
+            await bind_tenant(db, tenant_id)
+            from kefu.contacts.models import Call
+
+            call = (
+                await db.execute(sa.select(Call).where(Call.tenant_id == tenant_id, Call.id == uuid.UUID(call_id)))
+            ).scalar_one_or_none()
+            await db.commit()
+        if call is None or call.number_enc is None:
+            return None
+        number = tenant.crypto.open(call.number_enc, row_id=call.id, field="number")
+        session = CallSession(
+            id=new_id(),
+            tenant=tenant,
+            pbx_call_id=f"callback:{task_id}",
+            direction="outbound",
+            number=number or "",
+            tenant_number=call.tenant_number,
+            state="queued",
+            kind="callback",
+            task_id=task_id,
+            queue_id=info["queue_id"],
+            started_at=self.clock.now(),
+            queued_at=info["enqueued_at"],
+        )
+        self.by_task[task_id] = session
+        self.by_id[session.id] = session
+        return session
 
     def _publish_agent(self, tenant_id: uuid.UUID, event: Any) -> None:
         data = {"agent_id": event.agent_id, "at": event.at}
@@ -708,8 +896,12 @@ class CallController:
                 continue
             session.offers[agent_id] = Offer(agent_id, event.token, leg)
             self.leg_owner[leg] = session
-            self._publish(session.tenant.id, f"agent:{agent_id}", "call.offered",
-                          {**session.summary(), "token": event.token, "expires_at": event.expires_at})
+            self._publish(
+                session.tenant.id,
+                f"agent:{agent_id}",
+                "call.offered",
+                {**session.summary(), "token": event.token, "expires_at": event.expires_at},
+            )
         self._set(session, state="ringing")
 
     def _offer_callback_task(self, session: CallSession, event: Any) -> None:
@@ -717,8 +909,11 @@ class CallController:
         agent_id = event.agent_ids[0]
         caller_id = session.tenant_number or session.tenant.default_number or "10000"
         try:
-            originated = self.port.originate_call(tp.EndpointTarget(agent_endpoint(agent_id)), caller_id=caller_id,
-                                                  timeout=max(1.0, event.expires_at - event.at))
+            originated = self.port.originate_call(
+                tp.EndpointTarget(agent_endpoint(agent_id)),
+                caller_id=caller_id,
+                timeout=max(1.0, event.expires_at - event.at),
+            )
         except tp.TelephonyError as exc:
             log.info("callback %s: cannot ring agent %s (%s)", session.id, agent_id, exc)
             self._reject_offer(session, agent_id, event.token)
@@ -729,8 +924,12 @@ class CallController:
         self.leg_owner[originated.leg_id] = session
         session.state = "ringing"
         self._store_new(session)
-        self._publish(session.tenant.id, f"agent:{agent_id}", "call.offered",
-                      {**session.summary(), "token": event.token, "expires_at": event.expires_at})
+        self._publish(
+            session.tenant.id,
+            f"agent:{agent_id}",
+            "call.offered",
+            {**session.summary(), "token": event.token, "expires_at": event.expires_at},
+        )
 
     def _offer_agent_for_leg(self, session: CallSession, leg_id: str) -> str | None:
         for agent_id, offer in session.offers.items():
@@ -758,8 +957,9 @@ class CallController:
                     self.port.hangup(offer.leg_id, tp.HangupCause.CANCELLED)
                 except tp.TelephonyError:
                     pass
-            self._publish(session.tenant.id, f"agent:{agent_id}", "call.offer_ended",
-                          {"call_id": str(session.id), "reason": why})
+            self._publish(
+                session.tenant.id, f"agent:{agent_id}", "call.offer_ended", {"call_id": str(session.id), "reason": why}
+            )
         if not session.offers and session.state == "ringing" and session.agent_id is None:
             self._set(session, state="queued")
             if session.kind == "call":
@@ -805,8 +1005,13 @@ class CallController:
             return
         wait = (session.answered_at or self.clock.now()) - (session.queued_at or session.started_at)
         session.outcome = rules.ANSWERED
-        self._set(session, state="connected", agent_id=uuid.UUID(session.agent_id) if session.agent_id else None,
-                  answered_at=to_datetime(session.answered_at or self.clock.now()), wait_seconds=round(wait, 3))
+        self._set(
+            session,
+            state="connected",
+            agent_id=uuid.UUID(session.agent_id) if session.agent_id else None,
+            answered_at=to_datetime(session.answered_at or self.clock.now()),
+            wait_seconds=round(wait, 3),
+        )
         self._event(session, "call.connected", agent_id=session.agent_id, wait_seconds=round(wait, 3))
         if session.tenant.settings.record_calls and session.recording is None:
             try:
@@ -814,14 +1019,18 @@ class CallController:
             except tp.TelephonyError:
                 pass
         self._publish(session.tenant.id, f"agent:{session.agent_id}", "call.connected", session.summary())
-        self._publish(session.tenant.id, "wallboard", "call.connected", {"call_id": str(session.id),
-                                                                         "wait_seconds": wait})
+        self._publish(
+            session.tenant.id, "wallboard", "call.connected", {"call_id": str(session.id), "wait_seconds": wait}
+        )
 
     def _dial_callback_customer(self, session: CallSession) -> None:
         try:
-            leg = self.port.originate_leg(session.pbx_call_id, tp.NumberTarget(session.number),
-                                          role=tp.LegRole.CUSTOMER,
-                                          caller_id=session.tenant_number or session.tenant.default_number)
+            leg = self.port.originate_leg(
+                session.pbx_call_id,
+                tp.NumberTarget(session.number),
+                role=tp.LegRole.CUSTOMER,
+                caller_id=session.tenant_number or session.tenant.default_number,
+            )
         except tp.TelephonyError as exc:
             log.info("callback %s: cannot dial the customer (%s)", session.id, exc)
             self._finish_task(session)
@@ -846,8 +1055,11 @@ class CallController:
         elif event.action == "cancel":
             session.outcome = rules.FAILED
             self._unpark(session)
-            self._play(session, _TextPrompt(event.message or "抱歉，当前无法为您服务，请稍后再拨。"),
-                       lambda _e: self._hangup_customer(session))
+            self._play(
+                session,
+                _TextPrompt(event.message or "抱歉，当前无法为您服务，请稍后再拨。"),
+                lambda _e: self._hangup_customer(session),
+            )
 
     # ------------------------------------------------------------------ failures and hang-ups
 
@@ -863,8 +1075,12 @@ class CallController:
         if event.leg_id == session.customer_leg and session.direction == "outbound":
             session.outcome = rules.FAILED
             self._event(session, "call.dial_failed", cause=str(event.cause))
-            self._publish(session.tenant.id, f"agent:{session.agent_id}", "call.dial_failed",
-                          {**session.summary(), "cause": str(event.cause)})
+            self._publish(
+                session.tenant.id,
+                f"agent:{session.agent_id}",
+                "call.dial_failed",
+                {**session.summary(), "cause": str(event.cause)},
+            )
             self._finish_task(session)
             if session.agent_leg:
                 try:
@@ -876,7 +1092,11 @@ class CallController:
             session.outcome = rules.FAILED
             self._finish_outbound(session)
             return
-        if session.consult and session.consult.get("leg") == event.leg_id and session.consult.get("kind") == "ivr_transfer":
+        if (
+            session.consult
+            and session.consult.get("leg") == event.leg_id
+            and session.consult.get("kind") == "ivr_transfer"
+        ):
             self._hangup_customer(session)
 
     def _forget_pbx(self, session: CallSession) -> None:
@@ -943,7 +1163,11 @@ class CallController:
             self._end_talk(session, now)
             if session.customer_leg is None:
                 return
-            if session.tenant.settings.survey.mode == "ivr" and session.kind == "call" and event.side != tp.HangupSide.SYSTEM:
+            if (
+                session.tenant.settings.survey.mode == "ivr"
+                and session.kind == "call"
+                and event.side != tp.HangupSide.SYSTEM
+            ):
                 self._ivr_survey(session)
             elif event.side != tp.HangupSide.SYSTEM:
                 self._hangup_customer(session)
@@ -956,8 +1180,11 @@ class CallController:
             session.hold_total += now - session.held_since
             session.held_since = None
         talk = now - session.answered_at if session.answered_at else None
-        self._set(session, talk_seconds=round(talk, 3) if talk is not None else None,
-                  hold_seconds=round(session.hold_total, 3))
+        self._set(
+            session,
+            talk_seconds=round(talk, 3) if talk is not None else None,
+            hold_seconds=round(session.hold_total, 3),
+        )
         if session.recording is not None:
             try:
                 self.port.stop_recording(session.pbx_call_id)
@@ -980,8 +1207,12 @@ class CallController:
         if agent is not None:
             self.agent_call.pop((session.tenant.id, agent), None)
             self._set(session, state="wrap_up")
-            self._publish(session.tenant.id, f"agent:{agent}", "call.wrap_up",
-                          {**session.summary(), "wrap_up_codes": session.tenant.settings.wrap_up_codes})
+            self._publish(
+                session.tenant.id,
+                f"agent:{agent}",
+                "call.wrap_up",
+                {**session.summary(), "wrap_up_codes": session.tenant.settings.wrap_up_codes},
+            )
 
     def _ivr_survey(self, session: CallSession) -> None:
         session.state = "survey"
@@ -995,12 +1226,22 @@ class CallController:
                 self._publish(session.tenant.id, "wallboard", "survey.answered", {"score": score})
             self._play(session, _TextPrompt("感谢您的评价，再见。"), lambda _e: self._hangup_customer(session))
 
-        self._play(session, _TextPrompt(survey.prompt), lambda _e: self._collect(session, on_digits, timeout=6.0),
-                   interruptible=True)
+        self._play(
+            session,
+            _TextPrompt(survey.prompt),
+            lambda _e: self._collect(session, on_digits, timeout=6.0),
+            interruptible=True,
+        )
 
     def _send_sms_survey(self, session: CallSession) -> None:
-        self._queue_sms(session, session.number, session.tenant.settings.survey.sms_text, "survey",
-                        dedupe=f"survey:{session.id}", expects_reply=True)
+        self._queue_sms(
+            session,
+            session.number,
+            session.tenant.settings.survey.sms_text,
+            "survey",
+            dedupe=f"survey:{session.id}",
+            expects_reply=True,
+        )
 
     def _hangup_customer(self, session: CallSession) -> None:
         if session.customer_leg is None:
@@ -1025,12 +1266,16 @@ class CallController:
                 state = router.router.task_state(session.task_id)
                 if state in ("waiting", "offered"):
                     try:
-                        router.router.abandon(session.task_id) if outcome != rules.INTERRUPTED else \
-                            router.router.cancel(session.task_id, "interrupted")
+                        router.router.abandon(
+                            session.task_id
+                        ) if outcome != rules.INTERRUPTED else router.router.cancel(session.task_id, "interrupted")
                     except RoutingError:
                         pass
-        if session.consult and session.consult.get("kind") in ("handed_over", "attended", "conference") \
-                and session.consult.get("agent"):
+        if (
+            session.consult
+            and session.consult.get("kind") in ("handed_over", "attended", "conference")
+            and session.consult.get("agent")
+        ):
             self._system_break(session.tenant.id, session.consult["agent"], "consult", False)
         session.ended_at = now
         session.outcome = outcome
@@ -1053,8 +1298,12 @@ class CallController:
         if session.agent_id and self.agent_call.get((session.tenant.id, session.agent_id)) is session:
             self.agent_call.pop((session.tenant.id, session.agent_id), None)
         if session.agent_id:
-            self._publish(session.tenant.id, f"agent:{session.agent_id}", "call.ended",
-                          {"call_id": str(session.id), "outcome": outcome})
+            self._publish(
+                session.tenant.id,
+                f"agent:{session.agent_id}",
+                "call.ended",
+                {"call_id": str(session.id), "outcome": outcome},
+            )
         self._publish(session.tenant.id, "wallboard", "call.ended", {"call_id": str(session.id), "outcome": outcome})
 
     # ------------------------------------------------------------------ recordings
@@ -1063,20 +1312,37 @@ class CallController:
         store = self.ctx.services.get("recording_store")
         key = store.key_for(event.path) if store is not None and event.path else None
         recording_id = new_id()
-        self.store.recording(session.tenant.id, {
-            "id": recording_id, "call_id": session.id, "pbx_recording_id": event.recording_id, "storage_key": key,
-            "started_at": to_datetime(session.answered_at or session.started_at),
-            "duration_s": round(event.duration, 3), "size_bytes": event.size_bytes, "channels": event.channels,
-            "sample_rate": event.sample_rate, "encoding": event.encoding,
-            "paused_intervals": [list(p) for p in event.paused_intervals],
-        })
+        self.store.recording(
+            session.tenant.id,
+            {
+                "id": recording_id,
+                "call_id": session.id,
+                "pbx_recording_id": event.recording_id,
+                "storage_key": key,
+                "started_at": to_datetime(session.answered_at or session.started_at),
+                "duration_s": round(event.duration, 3),
+                "size_bytes": event.size_bytes,
+                "channels": event.channels,
+                "sample_rate": event.sample_rate,
+                "encoding": event.encoding,
+                "paused_intervals": [list(p) for p in event.paused_intervals],
+            },
+        )
         self.store.update(session.tenant.id, session.id, recording_id=recording_id)
         session.recording = None
 
     # ------------------------------------------------------------------ SMS
 
-    def _queue_sms(self, session: CallSession, number: str, text: str, purpose: str, *, dedupe: str | None = None,
-                   expects_reply: bool = False) -> None:
+    def _queue_sms(
+        self,
+        session: CallSession,
+        number: str,
+        text: str,
+        purpose: str,
+        *,
+        dedupe: str | None = None,
+        expects_reply: bool = False,
+    ) -> None:
         tenant_id = session.tenant.id
         call_id = session.id
 
@@ -1084,8 +1350,17 @@ class CallController:
             from kefu.messaging import queue_sms
 
             tenant = await db.get(Tenant, tenant_id)
-            await queue_sms(db, tenant=tenant, to_number=number, body=text, purpose=purpose, reference_type="call",
-                            reference_id=str(call_id), dedupe_key=dedupe, expects_reply=expects_reply)
+            await queue_sms(
+                db,
+                tenant=tenant,
+                to_number=number,
+                body=text,
+                purpose=purpose,
+                reference_type="call",
+                reference_id=str(call_id),
+                dedupe_key=dedupe,
+                expects_reply=expects_reply,
+            )
 
         self.store.job(tenant_id, job)
 
@@ -1109,16 +1384,31 @@ class CallController:
                 return  # one notice per caller per window
             text = rules.missed_call_text(number, at, tenant.timezone)
             for i, recipient in enumerate(settings.recipients):
-                await queue_sms(db, tenant=row, to_number=recipient, body=text, purpose="missed_call_notice",
-                                reference_type="call", reference_id=str(call_id), dedupe_key=f"missed:{call_id}:{i}")
+                await queue_sms(
+                    db,
+                    tenant=row,
+                    to_number=recipient,
+                    body=text,
+                    purpose="missed_call_notice",
+                    reference_type="call",
+                    reference_id=str(call_id),
+                    dedupe_key=f"missed:{call_id}:{i}",
+                )
             if not settings.recipients:
                 # Record the notice against the caller's number even without staff recipients, so the
                 # window applies to the optional caller SMS below.
                 pass
             if settings.notify_caller:
-                await queue_sms(db, tenant=row, to_number=number, body=settings.caller_text,
-                                purpose="missed_call_notice", reference_type="call", reference_id=str(call_id),
-                                dedupe_key=f"missed:{call_id}:caller")
+                await queue_sms(
+                    db,
+                    tenant=row,
+                    to_number=number,
+                    body=settings.caller_text,
+                    purpose="missed_call_notice",
+                    reference_type="call",
+                    reference_id=str(call_id),
+                    dedupe_key=f"missed:{call_id}:caller",
+                )
 
         self.store.job(tenant.id, job)
 
@@ -1147,8 +1437,10 @@ class CallController:
     def _device(self, agent_id: str, method: str) -> None:
         action = getattr(self.port, method, None)
         if action is None:
-            raise Conflict("Answer on your phone: this telephony connection cannot be answered from the browser.",
-                           code="use-your-phone")
+            raise Conflict(
+                "Answer on your phone: this telephony connection cannot be answered from the browser.",
+                code="use-your-phone",
+            )
         try:
             action(agent_endpoint(agent_id))
         except tp.TelephonyError as exc:
@@ -1259,9 +1551,12 @@ class CallController:
                 self.port.hangup(leg, tp.HangupCause.TRANSFERRED)
             except tp.TelephonyError:
                 pass
-        self._publish(session.tenant.id, f"agent:{agent_id}", "call.wrap_up",
-                      {**session.summary(), "wrap_up_codes": session.tenant.settings.wrap_up_codes,
-                       "transferred": True})
+        self._publish(
+            session.tenant.id,
+            f"agent:{agent_id}",
+            "call.wrap_up",
+            {**session.summary(), "wrap_up_codes": session.tenant.settings.wrap_up_codes, "transferred": True},
+        )
 
     def transfer_to_number(self, tenant_id: uuid.UUID, agent_id: str, call_id: uuid.UUID, number: str) -> None:
         session = self._connected_call(tenant_id, agent_id, call_id)
@@ -1274,8 +1569,15 @@ class CallController:
         session.outcome = rules.TRANSFERRED_OUT
         self._event(session, "call.transferred", agent_id=agent_id, to_number=mask_phone(target))
 
-    def consult(self, tenant_id: uuid.UUID, agent_id: str, call_id: uuid.UUID, *, agent: str | None = None,
-                number: str | None = None) -> dict[str, Any]:
+    def consult(
+        self,
+        tenant_id: uuid.UUID,
+        agent_id: str,
+        call_id: uuid.UUID,
+        *,
+        agent: str | None = None,
+        number: str | None = None,
+    ) -> dict[str, Any]:
         session = self._connected_call(tenant_id, agent_id, call_id)
         if session.consult is not None:
             raise Conflict("A consultation is already in progress.", code="consult-in-progress")
@@ -1292,13 +1594,23 @@ class CallController:
         else:
             raise InvalidInput("Name an agent or a number to consult.")
         handle = self.port.start_attended_transfer(session.customer_leg, target, caller_id=session.tenant_number)
-        session.consult = {"kind": "attended", "transfer_id": handle.transfer_id, "leg": handle.leg_id,
-                           "agent": agent, "number": mask_phone(number) if number else None}
+        session.consult = {
+            "kind": "attended",
+            "transfer_id": handle.transfer_id,
+            "leg": handle.leg_id,
+            "agent": agent,
+            "number": mask_phone(number) if number else None,
+        }
         self.leg_owner[handle.leg_id] = session
         if agent is not None:
             self._mark_consulted(session, agent, True)
-        self._event(session, "call.consult_started", agent_id=agent_id, to_agent=agent,
-                    to_number=mask_phone(number) if number else None)
+        self._event(
+            session,
+            "call.consult_started",
+            agent_id=agent_id,
+            to_agent=agent,
+            to_number=mask_phone(number) if number else None,
+        )
         return session.summary()
 
     def _mark_consulted(self, session: CallSession, agent: str, busy: bool) -> None:
@@ -1414,12 +1726,23 @@ class CallController:
         caller_id = tenant.default_number
         if caller_id is None:
             raise Conflict("This organisation has no number to show as caller id; add one first.", code="no-caller-id")
-        originated = self.port.originate_call(tp.EndpointTarget(agent_endpoint(agent_id)), caller_id=caller_id,
-                                              timeout=30.0)
-        session = CallSession(id=new_id(), tenant=tenant, pbx_call_id=originated.call_id, direction="outbound",
-                              number=target, tenant_number=caller_id, state="ringing", kind="outbound",
-                              started_at=self.clock.now(), outbound_agent=agent_id, agent_id=agent_id,
-                              agent_leg=originated.leg_id)
+        originated = self.port.originate_call(
+            tp.EndpointTarget(agent_endpoint(agent_id)), caller_id=caller_id, timeout=30.0
+        )
+        session = CallSession(
+            id=new_id(),
+            tenant=tenant,
+            pbx_call_id=originated.call_id,
+            direction="outbound",
+            number=target,
+            tenant_number=caller_id,
+            state="ringing",
+            kind="outbound",
+            started_at=self.clock.now(),
+            outbound_agent=agent_id,
+            agent_id=agent_id,
+            agent_leg=originated.leg_id,
+        )
         self._register(session)
         self.leg_owner[originated.leg_id] = session
         self.agent_call[(tenant_id, agent_id)] = session
@@ -1430,8 +1753,13 @@ class CallController:
 
     def _outbound_agent_answered(self, session: CallSession) -> None:
         try:
-            leg = self.port.originate_leg(session.pbx_call_id, tp.NumberTarget(session.number),
-                                          role=tp.LegRole.CUSTOMER, caller_id=session.tenant_number, timeout=45.0)
+            leg = self.port.originate_leg(
+                session.pbx_call_id,
+                tp.NumberTarget(session.number),
+                role=tp.LegRole.CUSTOMER,
+                caller_id=session.tenant_number,
+                timeout=45.0,
+            )
         except tp.TelephonyError:
             session.outcome = rules.FAILED
             self._finish_outbound(session)
@@ -1465,8 +1793,12 @@ class CallController:
         self.agent_call.pop((session.tenant.id, agent), None)
         self._system_break(session.tenant.id, agent, "outbound", False)
         self._set(session, state="wrap_up")
-        self._publish(session.tenant.id, f"agent:{agent}", "call.wrap_up",
-                      {**session.summary(), "wrap_up_codes": session.tenant.settings.wrap_up_codes})
+        self._publish(
+            session.tenant.id,
+            f"agent:{agent}",
+            "call.wrap_up",
+            {**session.summary(), "wrap_up_codes": session.tenant.settings.wrap_up_codes},
+        )
 
     # ------------------------------------------------------------------ snapshot for the desktop
 

@@ -15,9 +15,17 @@ from kefu.core.context import context_of
 from kefu.tenancy import Permission
 
 
-async def list_calls(session: AsyncSession, actor: Actor, *, before: uuid.UUID | None = None, limit: int = 50,
-                     direction: str | None = None, outcome: str | None = None, agent_id: uuid.UUID | None = None,
-                     since: datetime | None = None) -> list[Call]:
+async def list_calls(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    before: uuid.UUID | None = None,
+    limit: int = 50,
+    direction: str | None = None,
+    outcome: str | None = None,
+    agent_id: uuid.UUID | None = None,
+    since: datetime | None = None,
+) -> list[Call]:
     """Newest first (UUIDv7 ids are time-ordered); agents see only their own calls."""
     stmt = sa.select(Call).where(Call.tenant_id == actor.tenant_id)
     if not actor.can(Permission.CALLS_READ_ALL):
@@ -36,13 +44,20 @@ async def list_calls(session: AsyncSession, actor: Actor, *, before: uuid.UUID |
 
 
 async def call_events(session: AsyncSession, actor: Actor, call_id: uuid.UUID) -> list[CallEvent]:
-    return list((await session.execute(sa.select(CallEvent).where(
-        CallEvent.tenant_id == actor.tenant_id, CallEvent.call_id == call_id).order_by(CallEvent.at, CallEvent.id)
-    )).scalars())
+    return list(
+        (
+            await session.execute(
+                sa.select(CallEvent)
+                .where(CallEvent.tenant_id == actor.tenant_id, CallEvent.call_id == call_id)
+                .order_by(CallEvent.at, CallEvent.id)
+            )
+        ).scalars()
+    )
 
 
-async def recent_calls_of_number(session: AsyncSession, actor: Actor, number_index: str, *, exclude: uuid.UUID | None,
-                                 limit: int = 5) -> list[Call]:
+async def recent_calls_of_number(
+    session: AsyncSession, actor: Actor, number_index: str, *, exclude: uuid.UUID | None, limit: int = 5
+) -> list[Call]:
     stmt = sa.select(Call).where(Call.tenant_id == actor.tenant_id, Call.number_index == number_index)
     if exclude is not None:
         stmt = stmt.where(Call.id != exclude)
@@ -50,19 +65,37 @@ async def recent_calls_of_number(session: AsyncSession, actor: Actor, number_ind
 
 
 async def list_numbers(session: AsyncSession, actor: Actor) -> list[TenantNumber]:
-    return list((await session.execute(sa.select(TenantNumber).where(TenantNumber.tenant_id == actor.tenant_id)
-                                       .order_by(TenantNumber.number))).scalars())
+    return list(
+        (
+            await session.execute(
+                sa.select(TenantNumber).where(TenantNumber.tenant_id == actor.tenant_id).order_by(TenantNumber.number)
+            )
+        ).scalars()
+    )
 
 
 async def list_flows(session: AsyncSession, actor: Actor) -> list[IvrFlow]:
-    return list((await session.execute(sa.select(IvrFlow).where(
-        IvrFlow.tenant_id == actor.tenant_id, IvrFlow.is_current.is_(True)).order_by(IvrFlow.name))).scalars())
+    return list(
+        (
+            await session.execute(
+                sa.select(IvrFlow)
+                .where(IvrFlow.tenant_id == actor.tenant_id, IvrFlow.is_current.is_(True))
+                .order_by(IvrFlow.name)
+            )
+        ).scalars()
+    )
 
 
 async def flow_versions(session: AsyncSession, actor: Actor, flow_key: uuid.UUID) -> list[IvrFlow]:
-    return list((await session.execute(sa.select(IvrFlow).where(
-        IvrFlow.tenant_id == actor.tenant_id, IvrFlow.flow_key == flow_key).order_by(IvrFlow.version.desc())
-    )).scalars())
+    return list(
+        (
+            await session.execute(
+                sa.select(IvrFlow)
+                .where(IvrFlow.tenant_id == actor.tenant_id, IvrFlow.flow_key == flow_key)
+                .order_by(IvrFlow.version.desc())
+            )
+        ).scalars()
+    )
 
 
 async def desktop_state(session: AsyncSession, actor: Actor) -> dict[str, Any]:
@@ -81,6 +114,147 @@ async def desktop_state(session: AsyncSession, actor: Actor) -> dict[str, Any]:
     router = hosted.router
     routing = router.agent_stats(agent).to_dict() if router.has_agent(agent) else None
     controller = context_of(session).services.get("call_controller")
-    calls = controller.agent_snapshot(actor.tenant_id, agent) if controller is not None else {"current": None,
-                                                                                            "ringing": []}
+    calls = (
+        controller.agent_snapshot(actor.tenant_id, agent)
+        if controller is not None
+        else {"current": None, "ringing": []}
+    )
     return {"agent_id": agent, "routing": routing, **calls, "at": router.clock.now()}
+
+
+async def caller_number_for_agent(session: AsyncSession, actor: Actor, call_id: uuid.UUID) -> str | None:
+    """The customer's full number of a call ringing for, or handled by, this agent (server side only:
+    pages and the screen pop use it; it is never sent to the browser)."""
+    from kefu.tenancy.models import Tenant
+
+    controller = context_of(session).services.get("call_controller")
+    live = controller.by_id.get(call_id) if controller is not None else None
+    agent = str(actor.user_id) if actor.user_id else None
+    if (
+        live is not None
+        and live.tenant.id == actor.tenant_id
+        and agent is not None
+        and (live.agent_id == agent or agent in live.offers)
+    ):
+        return live.number
+    call = (
+        await session.execute(
+            sa.select(Call).where(Call.id == call_id, Call.tenant_id == actor.tenant_id, Call.agent_id == actor.user_id)
+        )
+    ).scalar_one_or_none()
+    if call is None or call.number_enc is None:
+        return None
+    tenant = await session.get(Tenant, actor.tenant_id)
+    return context_of(session).pii(tenant).open(call.number_enc, row_id=call.id, field="number")
+
+
+async def screen_pop(session: AsyncSession, actor: Actor, call_id: uuid.UUID) -> dict[str, Any]:
+    """Who is calling: the customer found by the calling number (masked), their open work orders and
+    recent calls. Only for a call ringing for, or handled by, this agent; the lookup is logged with the
+    call as its justification."""
+    from kefu.core.errors import NotFound
+    from kefu.customers import find_by_phone
+    from kefu.tenancy.models import Tenant
+    from kefu.workorders import open_orders_for_customer
+
+    assert actor.tenant_id is not None
+    number = await caller_number_for_agent(session, actor, call_id)
+    if number is None:
+        raise NotFound("No call of yours with this id.")
+    customer = await find_by_phone(session, actor, number, justification_type="call", justification_id=call_id)
+    orders = []
+    if customer is not None:
+        orders = [
+            {"id": str(o.id), "number": o.number, "title": o.title, "status": o.status, "category": o.category_path}
+            for o in await open_orders_for_customer(session, actor, customer.id)
+        ]
+    tenant = await session.get(Tenant, actor.tenant_id)
+    index = context_of(session).pii(tenant).phone_index(number)
+    recent = [
+        {"id": str(c.id), "started_at": c.started_at.isoformat(), "outcome": c.outcome, "direction": c.direction}
+        for c in await recent_calls_of_number(session, actor, index, exclude=call_id)
+    ]
+    return {
+        "customer": customer.model_dump(mode="json") if customer is not None else None,
+        "open_orders": orders,
+        "recent_calls": recent,
+    }
+
+
+async def transfer_targets(session: AsyncSession, actor: Actor) -> dict[str, Any]:
+    """What an agent may transfer to: queues with their waiting count and estimated wait, and agents with
+    their status (no skills, no statistics beyond that)."""
+    from kefu.routing.host import tenant_router
+    from kefu.routing.models import AgentProfile, Queue
+    from kefu.tenancy.models import User
+
+    assert actor.tenant_id is not None
+    queues = list(
+        (
+            await session.execute(sa.select(Queue).where(Queue.tenant_id == actor.tenant_id).order_by(Queue.name))
+        ).scalars()
+    )
+    people = {
+        str(u.id): u.display_name
+        for u in (
+            await session.execute(
+                sa.select(User)
+                .join(AgentProfile, AgentProfile.user_id == User.id)
+                .where(User.tenant_id == actor.tenant_id, User.is_active.is_(True))
+            )
+        ).scalars()
+    }
+    router = (await tenant_router(session, actor.tenant_id)).router
+    out_queues = []
+    for q in queues:
+        key = str(q.id)
+        if router.has_queue(key):
+            stats = router.queue_stats(key)
+            out_queues.append({"id": key, "name": q.name, "waiting": stats.waiting, "ewt_s": stats.ewt_s})
+    agents = []
+    for agent_id, name in sorted(people.items(), key=lambda kv: kv[1]):
+        if agent_id == str(actor.user_id) or not router.has_agent(agent_id):
+            continue
+        stats = router.agent_stats(agent_id)
+        agents.append({"id": agent_id, "name": name, "status": stats.status, "state": stats.state})
+    return {"queues": out_queues, "agents": agents}
+
+
+async def waiting_callbacks(session: AsyncSession, actor: Actor, limit: int = 50) -> list[dict[str, Any]]:
+    """Callbacks waiting in the queues this agent serves (or all queues for a supervisor), in routing order."""
+    from kefu.routing.host import tenant_router
+
+    assert actor.tenant_id is not None
+    router = (await tenant_router(session, actor.tenant_id)).router
+    agent = str(actor.user_id) if actor.user_id else None
+    served = set(router.snapshot_agent_queues(agent)) if agent and router.has_agent(agent) else set(router.queue_ids())
+    if actor.can(Permission.CALLS_READ_ALL):
+        served = set(router.queue_ids())
+    call_ids = []
+    out = []
+    for queue_id in sorted(served):
+        for task in router.queue_tasks(queue_id, limit):
+            if task["kind"] == "callback" and task["state"] != "assigned":
+                out.append(
+                    {
+                        "task_id": task["id"],
+                        "queue_id": queue_id,
+                        "enqueued_at": task["enqueued_at"],
+                        "call_id": task["attributes"].get("call_id"),
+                        "state": task["state"],
+                    }
+                )
+                call_ids.append(task["attributes"].get("call_id"))
+    masked = {}
+    ids = [uuid.UUID(c) for c in call_ids if c]
+    if ids:
+        masked = {
+            str(c.id): c.number_masked
+            for c in (
+                await session.execute(sa.select(Call).where(Call.tenant_id == actor.tenant_id, Call.id.in_(ids)))
+            ).scalars()
+        }
+    for item in out:
+        item["number"] = masked.get(item["call_id"] or "", "")
+    out.sort(key=lambda item: item["enqueued_at"])
+    return out[:limit]

@@ -56,8 +56,9 @@ class SurveySettings(BaseModel):
     #: ivr: after the agent hangs up, the caller is asked to press 1–5; sms: a text asks for a reply 1–5.
     mode: str = Field(default="ivr", pattern=r"^(ivr|sms|off)$")
     prompt: str = Field(default="请对本次服务评分，非常满意请按5，不满意请按1。", max_length=300)
-    sms_text: str = Field(default="请对本次通话服务评分：回复5非常满意、4满意、3一般、2不满意、1非常不满意。",
-                          max_length=300)
+    sms_text: str = Field(
+        default="请对本次通话服务评分：回复5非常满意、4满意、3一般、2不满意、1非常不满意。", max_length=300
+    )
 
 
 class CallSettings(BaseModel):
@@ -96,7 +97,11 @@ def default_flow(queue_name: str) -> dict[str, Any]:
         "start": "welcome",
         "nodes": {
             "welcome": {"type": "play", "prompt": {"text": "您好，欢迎致电，正在为您转接客服代表。"}, "next": "agents"},
-            "agents": {"type": "queue", "queue": queue_name, "callback_offer_after": 180,
-                       "callback_prompt": {"text": "当前排队较长，如需回电请按1，继续等待请按其他键。"}},
+            "agents": {
+                "type": "queue",
+                "queue": queue_name,
+                "callback_offer_after": 180,
+                "callback_prompt": {"text": "当前排队较长，如需回电请按1，继续等待请按其他键。"},
+            },
         },
     }

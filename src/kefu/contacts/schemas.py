@@ -41,8 +41,12 @@ class NumberOut(Output):
 
 
 class FlowSave(Input):
-    model_config = _examples({"name": "主菜单", "definition": {
-        "start": "welcome", "nodes": {"welcome": {"type": "hangup", "prompt": {"text": "您好"}}}}})
+    model_config = _examples(
+        {
+            "name": "主菜单",
+            "definition": {"start": "welcome", "nodes": {"welcome": {"type": "hangup", "prompt": {"text": "您好"}}}},
+        }
+    )
 
     name: str = Field(min_length=1, max_length=64)
     definition: dict[str, Any]
@@ -144,8 +148,9 @@ class DialRequest(Input):
 
 
 class NumberAssign(Input):
-    model_config = _examples({"number": "4008123456", "tenant_id": "00000000-0000-7000-8000-000000000001",
-                              "kind": "400"})
+    model_config = _examples(
+        {"number": "4008123456", "tenant_id": "00000000-0000-7000-8000-000000000001", "kind": "400"}
+    )
 
     number: str = Field(min_length=3, max_length=24)
     tenant_id: uuid.UUID

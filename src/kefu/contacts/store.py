@@ -73,10 +73,26 @@ class CallStore:
         else:
             batch.updates.setdefault(call_id, {}).update(fields)
 
-    def event(self, tenant_id: uuid.UUID, call_id: uuid.UUID, at: datetime, type_: str,
-              agent_id: uuid.UUID | None = None, **data: Any) -> None:
-        self._batch(tenant_id).events.append({"id": new_id(), "tenant_id": tenant_id, "call_id": call_id,
-                                              "at": at, "type": type_, "agent_id": agent_id, "data": data})
+    def event(
+        self,
+        tenant_id: uuid.UUID,
+        call_id: uuid.UUID,
+        at: datetime,
+        type_: str,
+        agent_id: uuid.UUID | None = None,
+        **data: Any,
+    ) -> None:
+        self._batch(tenant_id).events.append(
+            {
+                "id": new_id(),
+                "tenant_id": tenant_id,
+                "call_id": call_id,
+                "at": at,
+                "type": type_,
+                "agent_id": agent_id,
+                "data": data,
+            }
+        )
 
     def recording(self, tenant_id: uuid.UUID, fields: dict[str, Any]) -> None:
         self._batch(tenant_id).recordings.append({"tenant_id": tenant_id, **fields})
@@ -144,8 +160,9 @@ class CallStore:
             if batch.inserts:
                 await session.execute(sa.insert(Call), list(batch.inserts.values()))
             for call_id, fields in batch.updates.items():
-                await session.execute(sa.update(Call).where(Call.tenant_id == tenant_id, Call.id == call_id)
-                                      .values(**fields))
+                await session.execute(
+                    sa.update(Call).where(Call.tenant_id == tenant_id, Call.id == call_id).values(**fields)
+                )
             if batch.events:
                 await session.execute(sa.insert(CallEvent), batch.events)
             if batch.recordings:

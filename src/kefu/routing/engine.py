@@ -2187,6 +2187,10 @@ class Router:
     def has_agent(self, agent_id: str) -> bool:
         return agent_id in self._agents
 
+    def snapshot_agent_queues(self, agent_id: str) -> list[str]:
+        """The queues an agent serves (its eligibility as of now)."""
+        return sorted(self._agent(agent_id).queues)
+
     def queue_ids(self) -> list[str]:
         return sorted(self._queues)
 

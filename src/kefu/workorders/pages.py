@@ -128,6 +128,14 @@ async def new_order_page(
     call_id: str = "",
     caller: Annotated[str, Query(max_length=32)] = "",
 ) -> Response:
+    if call_id and not caller:
+        # From the agent desktop: the caller's number is looked up server side from the call.
+        from kefu.contacts.queries import caller_number_for_agent
+
+        try:
+            caller = await caller_number_for_agent(db, actor, uuid.UUID(call_id)) or ""
+        except ValueError:
+            caller = ""
     return await _new_form(request, db, tenant, actor, call_id=call_id, caller=caller)
 
 
