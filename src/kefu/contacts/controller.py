@@ -18,6 +18,7 @@ SIP the phone rings and the person answers it there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -662,10 +663,8 @@ class CallController:
     def _park(self, session: CallSession) -> None:
         if session.customer_leg is None:
             return
-        try:
+        with contextlib.suppress(tp.TelephonyError):
             self.port.park(session.customer_leg)
-        except tp.TelephonyError:
-            pass
 
     def _unpark(self, session: CallSession) -> None:
         if session.customer_leg is None:
@@ -759,10 +758,8 @@ class CallController:
         session.outcome = rules.VOICEMAIL
 
         def record(_event: Any) -> None:
-            try:
+            with contextlib.suppress(tp.TelephonyError):
                 session.recording = self.port.start_recording(session.pbx_call_id)
-            except tp.TelephonyError:
-                pass
             self._event(session, "call.voicemail")
             self.clock.call_later(node.max_seconds, self._hangup_customer, session)
 
@@ -940,10 +937,8 @@ class CallController:
     def _reject_offer(self, session: CallSession, agent_id: str, token: int) -> None:
         if session.task_id is None:
             return
-        try:
+        with contextlib.suppress(RoutingError):
             self._router(session).reject(session.task_id, agent_id, token)
-        except RoutingError:
-            pass
 
     def _offer_gone(self, session: CallSession, token: int, agent_ids: list[str], why: str) -> None:
         for agent_id in agent_ids:
@@ -953,10 +948,8 @@ class CallController:
             del session.offers[agent_id]
             if offer.leg_id is not None:
                 self.leg_owner.pop(offer.leg_id, None)
-                try:
+                with contextlib.suppress(tp.TelephonyError):
                     self.port.hangup(offer.leg_id, tp.HangupCause.CANCELLED)
-                except tp.TelephonyError:
-                    pass
             self._publish(
                 session.tenant.id, f"agent:{agent_id}", "call.offer_ended", {"call_id": str(session.id), "reason": why}
             )
@@ -981,10 +974,8 @@ class CallController:
         for other, other_offer in list(session.offers.items()):
             if other != agent_id and other_offer.leg_id:
                 self.leg_owner.pop(other_offer.leg_id, None)
-                try:
+                with contextlib.suppress(tp.TelephonyError):
                     self.port.hangup(other_offer.leg_id, tp.HangupCause.CANCELLED)
-                except tp.TelephonyError:
-                    pass
         session.offers.clear()
         session.agent_id = agent_id
         session.agent_leg = leg_id
@@ -1014,10 +1005,8 @@ class CallController:
         )
         self._event(session, "call.connected", agent_id=session.agent_id, wait_seconds=round(wait, 3))
         if session.tenant.settings.record_calls and session.recording is None:
-            try:
+            with contextlib.suppress(tp.TelephonyError):
                 session.recording = self.port.start_recording(session.pbx_call_id)
-            except tp.TelephonyError:
-                pass
         self._publish(session.tenant.id, f"agent:{session.agent_id}", "call.connected", session.summary())
         self._publish(
             session.tenant.id, "wallboard", "call.connected", {"call_id": str(session.id), "wait_seconds": wait}
@@ -1083,10 +1072,8 @@ class CallController:
             )
             self._finish_task(session)
             if session.agent_leg:
-                try:
+                with contextlib.suppress(tp.TelephonyError):
                     self.port.hangup(session.agent_leg)
-                except tp.TelephonyError:
-                    pass
             return
         if session.kind == "outbound" and event.leg_id == session.agent_leg:
             session.outcome = rules.FAILED
@@ -1128,19 +1115,15 @@ class CallController:
             session.outcome = session.outcome if session.outcome == rules.CALLBACK else rules.ABANDONED
             for offer in list(session.offers.values()):
                 if offer.leg_id:
-                    try:
+                    with contextlib.suppress(tp.TelephonyError):
                         self.port.hangup(offer.leg_id, tp.HangupCause.CANCELLED)
-                    except tp.TelephonyError:
-                        pass
             session.offers.clear()
         elif session.state == "connected":
             self._finish_task(session)
             self._end_talk(session, now)
             if session.agent_leg:
-                try:
+                with contextlib.suppress(tp.TelephonyError):
                     self.port.hangup(session.agent_leg)
-                except tp.TelephonyError:
-                    pass
             if session.tenant.settings.survey.mode == "sms" and session.kind == "call":
                 self._send_sms_survey(session)
         elif session.state == "ivr" and session.outcome is None:
@@ -1148,10 +1131,8 @@ class CallController:
         elif session.state == "survey":
             pass
         if session.state != "ended" and session.direction == "outbound" and session.agent_leg:
-            try:
+            with contextlib.suppress(tp.TelephonyError):
                 self.port.hangup(session.agent_leg)
-            except tp.TelephonyError:
-                pass
 
     def _agent_gone(self, session: CallSession, event: tp.LegHungUp) -> None:
         now = self.clock.now()
@@ -1186,10 +1167,8 @@ class CallController:
             hold_seconds=round(session.hold_total, 3),
         )
         if session.recording is not None:
-            try:
+            with contextlib.suppress(tp.TelephonyError):
                 self.port.stop_recording(session.pbx_call_id)
-            except tp.TelephonyError:
-                pass
 
     def _finish_task(self, session: CallSession) -> None:
         """The agent's part of the call is over: complete the routing task (wrap-up follows)."""
@@ -1246,10 +1225,8 @@ class CallController:
     def _hangup_customer(self, session: CallSession) -> None:
         if session.customer_leg is None:
             return
-        try:
+        with contextlib.suppress(tp.TelephonyError):
             self.port.hangup(session.customer_leg)
-        except tp.TelephonyError:
-            pass
 
     def _call_ended(self, session: CallSession) -> None:
         if session.kind == "callback" and session.state == "queued":
@@ -1265,12 +1242,10 @@ class CallController:
             if router is not None and router.router.has_task(session.task_id):
                 state = router.router.task_state(session.task_id)
                 if state in ("waiting", "offered"):
-                    try:
+                    with contextlib.suppress(RoutingError):
                         router.router.abandon(
                             session.task_id
                         ) if outcome != rules.INTERRUPTED else router.router.cancel(session.task_id, "interrupted")
-                    except RoutingError:
-                        pass
         if (
             session.consult
             and session.consult.get("kind") in ("handed_over", "attended", "conference")
@@ -1528,17 +1503,13 @@ class CallController:
         """The transferring agent leaves: drop their leg (wrap-up follows), the customer waits."""
         self.agent_call.pop((session.tenant.id, agent_id), None)
         if session.held_since is not None:
-            try:
+            with contextlib.suppress(tp.TelephonyError):
                 self.port.resume(session.customer_leg)
-            except tp.TelephonyError:
-                pass
             session.hold_total += self.clock.now() - session.held_since
             session.held_since = None
         if session.recording is not None:
-            try:
+            with contextlib.suppress(tp.TelephonyError):
                 self.port.stop_recording(session.pbx_call_id)
-            except tp.TelephonyError:
-                pass
         leg = session.agent_leg
         session.agent_leg = None
         session.agent_id = None
@@ -1547,10 +1518,8 @@ class CallController:
         session.state = "queued"
         if leg is not None:
             self.leg_owner.pop(leg, None)
-            try:
+            with contextlib.suppress(tp.TelephonyError):
                 self.port.hangup(leg, tp.HangupCause.TRANSFERRED)
-            except tp.TelephonyError:
-                pass
         self._publish(
             session.tenant.id,
             f"agent:{agent_id}",
@@ -1655,16 +1624,12 @@ class CallController:
             raise Conflict("Consult someone first, then join them to the call.", code="no-consult")
         assert session.customer_leg is not None and session.agent_leg is not None
         consult = session.consult
-        try:
+        with contextlib.suppress(tp.TelephonyError):
             self.port.resume(session.customer_leg)
-        except tp.TelephonyError:
-            pass
         leg = consult["leg"]
         if session.bridge_id is not None:
-            try:
+            with contextlib.suppress(tp.TelephonyError):
                 self.port.remove_from_bridge(leg)
-            except tp.TelephonyError:
-                pass
             try:
                 self.port.add_to_bridge(session.bridge_id, leg)
             except tp.TelephonyError:
@@ -1779,10 +1744,8 @@ class CallController:
         self._set(session, state="connected", answered_at=to_datetime(session.answered_at))
         self._event(session, "call.connected", agent_id=session.agent_id)
         if session.tenant.settings.record_calls:
-            try:
+            with contextlib.suppress(tp.TelephonyError):
                 session.recording = self.port.start_recording(session.pbx_call_id)
-            except tp.TelephonyError:
-                pass
         self._publish(session.tenant.id, f"agent:{session.agent_id}", "call.connected", session.summary())
 
     def _finish_outbound(self, session: CallSession) -> None:

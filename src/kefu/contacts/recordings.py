@@ -7,6 +7,7 @@ stores (object storage) implement the same three methods.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Protocol
 
@@ -46,7 +47,5 @@ class FileSystemRecordingStore:
         return candidate
 
     def delete(self, key: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.path(key).unlink()
-        except FileNotFoundError:
-            pass
