@@ -42,6 +42,7 @@ MODEL_MODULES: list[str] = [
 #: Demo seed steps ``async def seed(ctx, tenant_id) -> None``, run in order after the demo tenant exists.
 DEMO_SEEDS: list[str] = [
     "kefu.workorders.demo:seed",
+    "kefu.demo.callcenter:seed_calls",
 ]
 
 
@@ -49,6 +50,7 @@ DEMO_SEEDS: list[str] = [
 #: (SMS outbox relay, SLA scheduler, the router host …) unless ``KEFU_RUN_BACKGROUND_SERVICES=0``.
 BACKGROUND_SERVICES: list[str] = [
     "kefu.messaging.relay:run_sms_relay",
+    "kefu.demo.callcenter:run_demo_call_center",
     "kefu.workorders.jobs:run",
 ]
 

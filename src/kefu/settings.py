@@ -46,6 +46,8 @@ class Settings(BaseSettings):
 
     #: Telephony connection: the in-process simulated PBX (demo, tests, what-if), or none.
     telephony: Literal["simulated", "none"] = "simulated"
+    #: Run the demo's simulated callers and agents (set by ``kefu demo``).
+    demo_call_center: bool = False
     #: Start the background services (SMS relay, SLA scheduler, router host …) with the web server.
     run_background_services: bool = True
 

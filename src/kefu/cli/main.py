@@ -332,7 +332,7 @@ def demo(
     directory = Path(data_dir or os.environ.get("KEFU_DATA_DIR") or "var/demo")
     if reset and directory.exists():
         shutil.rmtree(directory)
-    settings = _settings(listen=listen, data_dir=directory, environment="development")
+    settings = _settings(listen=listen, data_dir=directory, environment="development", demo_call_center=True)
     if not settings.is_embedded_database:
         err.print("[yellow]Note:[/yellow] the demo is meant for the embedded database; using KEFU_DATABASE_URL.")
     ensure_schema(settings)

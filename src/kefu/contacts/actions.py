@@ -325,7 +325,6 @@ def do_call_command(session: AsyncSession, actor: Actor, call_id: uuid.UUID, com
         "resume-recording": lambda: controller.recording_pause(tenant_id, agent, call_id, False),
         "consult-complete": lambda: controller.consult_complete(tenant_id, agent, call_id),
         "consult-cancel": lambda: controller.consult_cancel(tenant_id, agent, call_id),
-        "conference": lambda: controller.conference(tenant_id, agent, call_id),
     }
     return commands[command]()
 
@@ -357,6 +356,13 @@ async def do_consult(
     return _controller(session).consult(
         tenant_id, agent, call_id, agent=str(agent_id) if agent_id else None, number=number
     )
+
+
+async def do_conference(session: AsyncSession, actor: Actor, call_id: uuid.UUID, *, agent_id: uuid.UUID | None,
+                        number: str | None) -> dict[str, Any]:
+    tenant_id, agent = _agent(actor)
+    return _controller(session).conference(tenant_id, agent, call_id, agent=str(agent_id) if agent_id else None,
+                                           number=number)
 
 
 async def do_dial(session: AsyncSession, actor: Actor, number: str) -> dict[str, Any]:

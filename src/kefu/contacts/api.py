@@ -169,7 +169,6 @@ for _name, _summary in (
     ("resume-recording", "Resume the recording"),
     ("consult-complete", "Complete the attended transfer"),
     ("consult-cancel", "Cancel the consultation and return to the customer"),
-    ("conference", "Join the consulted party to the call"),
 ):
     _command(_name, _summary)
 
@@ -187,6 +186,12 @@ async def consult(
     call_id: uuid.UUID, body: ConsultRequest, db: DB, actor: Actor = Allowed(Permission.CALLS_HANDLE)
 ) -> dict[str, Any]:
     return {"ok": True, "call": await actions.do_consult(db, actor, call_id, **body.model_dump())}
+
+
+@router.post("/calls/{call_id}/conference", summary="Add an agent or a number to the call (three-way)")
+async def conference(call_id: uuid.UUID, body: ConsultRequest, db: DB,
+                     actor: Actor = Allowed(Permission.CALLS_HANDLE)) -> dict[str, Any]:
+    return {"ok": True, "call": await actions.do_conference(db, actor, call_id, **body.model_dump())}
 
 
 @router.post("/calls/{call_id}/wrap-up", response_model=CallOut, summary="Wrap-up code and notes for my call")

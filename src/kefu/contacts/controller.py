@@ -443,6 +443,8 @@ class CallController:
         agent = self._offer_agent_for_leg(session, event.leg_id)
         if agent is not None:
             self._agent_answered(session, agent, event.leg_id)
+        elif session.consult and session.consult.get("kind") == "conference" and session.consult["leg"] == event.leg_id:
+            self._conference_answered(session, event.leg_id)
         elif session.kind == "outbound" and event.leg_id == session.agent_leg:
             self._outbound_agent_answered(session)
 
@@ -1097,6 +1099,12 @@ class CallController:
             self._customer_gone(session, event)
         elif event.leg_id == session.agent_leg:
             self._agent_gone(session, event)
+        elif session.consult and session.consult.get("kind") == "conference" and session.consult["leg"] == event.leg_id:
+            guest = session.consult.get("agent")
+            session.consult = None
+            if guest:
+                self._mark_consulted(session, guest, False)
+            self._event(session, "call.conference_left")
         else:
             agent = self._offer_agent_for_leg(session, event.leg_id)
             if agent is not None:
@@ -1397,16 +1405,20 @@ class CallController:
             raise Conflict("You are not on this call.", code="not-your-call")
         return session
 
-    def answer(self, tenant_id: uuid.UUID, agent_id: str, call_id: uuid.UUID) -> None:
-        session = self.call_for_agent(tenant_id, agent_id, call_id)
+    def _ringing_for(self, tenant_id: uuid.UUID, agent_id: str, call_id: uuid.UUID) -> CallSession:
+        session = self.by_id.get(call_id)
+        if session is None or session.tenant.id != tenant_id:
+            raise NotFound("This call is not live (it ended, or it is not in this organisation).", code="call-not-live")
         if agent_id not in session.offers:
-            raise Conflict("This call is not ringing for you any more.", code="offer-expired")
+            raise Conflict("This call is not ringing for you (any more).", code="offer-expired")
+        return session
+
+    def answer(self, tenant_id: uuid.UUID, agent_id: str, call_id: uuid.UUID) -> None:
+        self._ringing_for(tenant_id, agent_id, call_id)
         self._device(agent_id, "device_answer")
 
     def reject(self, tenant_id: uuid.UUID, agent_id: str, call_id: uuid.UUID) -> None:
-        session = self.call_for_agent(tenant_id, agent_id, call_id)
-        if agent_id not in session.offers:
-            raise Conflict("This call is not ringing for you any more.", code="offer-expired")
+        self._ringing_for(tenant_id, agent_id, call_id)
         self._device(agent_id, "device_reject")
 
     def _device(self, agent_id: str, method: str) -> None:
@@ -1617,26 +1629,46 @@ class CallController:
             raise Conflict("No consultation is in progress.", code="no-consult")
         self.port.cancel_attended_transfer(session.consult["transfer_id"])
 
-    def conference(self, tenant_id: uuid.UUID, agent_id: str, call_id: uuid.UUID) -> dict[str, Any]:
-        """Join the consulted party to the call: customer, agent and the third party together."""
+    def conference(self, tenant_id: uuid.UUID, agent_id: str, call_id: uuid.UUID, *, agent: str | None = None,
+                   number: str | None = None) -> dict[str, Any]:
+        """Add a third party (another agent or a number) to the call: customer, agent and guest together."""
         session = self._connected_call(tenant_id, agent_id, call_id)
-        if session.consult is None:
-            raise Conflict("Consult someone first, then join them to the call.", code="no-consult")
-        assert session.customer_leg is not None and session.agent_leg is not None
-        consult = session.consult
-        with contextlib.suppress(tp.TelephonyError):
-            self.port.resume(session.customer_leg)
-        leg = consult["leg"]
-        if session.bridge_id is not None:
-            with contextlib.suppress(tp.TelephonyError):
-                self.port.remove_from_bridge(leg)
+        if session.consult is not None:
+            raise Conflict("Finish the consultation first.", code="consult-in-progress")
+        if session.bridge_id is None:
+            raise Conflict("The call is not connected.", code="not-connected")
+        if agent is not None:
+            if agent == agent_id:
+                raise InvalidInput("Choose another agent.")
+            target: Any = tp.EndpointTarget(agent_endpoint(agent))
+            role = tp.LegRole.AGENT
+        elif number is not None:
             try:
-                self.port.add_to_bridge(session.bridge_id, leg)
-            except tp.TelephonyError:
-                session.bridge_id = self.port.bridge([session.customer_leg, session.agent_leg, leg])
-        consult["kind"] = "conference"
-        self._event(session, "call.conference", agent_id=agent_id)
+                target = tp.NumberTarget(normalize_phone(number))
+            except ValueError as exc:
+                raise InvalidInput(str(exc)) from None
+            role = tp.LegRole.EXTERNAL
+        else:
+            raise InvalidInput("Name an agent or a number to add.")
+        leg = self.port.originate_leg(session.pbx_call_id, target, role=role, caller_id=session.tenant_number)
+        session.consult = {"kind": "conference", "leg": leg, "agent": agent, "joined": False,
+                           "number": mask_phone(number) if number else None}
+        self.leg_owner[leg] = session
+        if agent is not None:
+            self._mark_consulted(session, agent, True)
+        self._event(session, "call.conference_dialing", agent_id=agent_id, to_agent=agent,
+                    to_number=mask_phone(number) if number else None)
         return session.summary()
+
+    def _conference_answered(self, session: CallSession, leg_id: str) -> None:
+        consult = session.consult
+        if consult is None or session.bridge_id is None:
+            self.port.hangup(leg_id)
+            return
+        self.port.add_to_bridge(session.bridge_id, leg_id)
+        consult["joined"] = True
+        self._event(session, "call.conference", agent_id=session.agent_id)
+        self._publish(session.tenant.id, f"agent:{session.agent_id}", "call.conference", session.summary())
 
     def _transfer_completed(self, session: CallSession, event: tp.TransferCompleted) -> None:
         consult = session.consult

@@ -856,6 +856,10 @@ def validate_policy(
 
 _A, _S, _Y = ACTOR_AGENT, ACTOR_SUPERVISOR, ACTOR_SYSTEM
 #: (from status, to status) → actors allowed to make the change. Anything absent is refused.
+#: Breaks the system sets and ends itself: auto-pause after missed offers, an agent's own outbound call,
+#: an agent being consulted outside routing. People cannot choose them.
+SYSTEM_BREAK_REASONS = frozenset({MISSED_OFFERS_REASON, "outbound", "consult"})
+
 STATUS_TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     (OFFLINE, AVAILABLE): frozenset({_A, _S}),  # log in
     (OFFLINE, BREAK): frozenset({_A, _S}),  # log in straight into a break
@@ -909,11 +913,12 @@ def check_status_change(
     if not isinstance(reason, str) or not reason.strip() or len(reason) > 64:
         raise StatusChangeNotAllowed("a break reason is a non-empty string of at most 64 characters")
     if actor == ACTOR_SYSTEM:
-        if reason != MISSED_OFFERS_REASON:
-            raise StatusChangeNotAllowed("the system only pauses agents for missed offers", reason=reason)
+        if reason not in SYSTEM_BREAK_REASONS:
+            raise StatusChangeNotAllowed(
+                f"the system only pauses agents for {', '.join(sorted(SYSTEM_BREAK_REASONS))}", reason=reason)
         return reason
-    if reason == MISSED_OFFERS_REASON:
-        raise StatusChangeNotAllowed(f"break reason {MISSED_OFFERS_REASON!r} is set by the system only")
+    if reason in SYSTEM_BREAK_REASONS:
+        raise StatusChangeNotAllowed(f"break reason {reason!r} is set by the system only")
     if allowed_reasons is not None and reason not in allowed_reasons:
         raise StatusChangeNotAllowed(f"unknown break reason {reason!r}", reason=reason)
     return reason
