@@ -46,8 +46,16 @@ class Settings(BaseSettings):
 
     #: Telephony connection: the in-process simulated PBX (demo, tests, what-if), or none.
     telephony: Literal["simulated", "none"] = "simulated"
-    #: Run the demo's simulated callers and agents (set by ``kefu demo``).
+    #: Run the demo's simulated callers and agents (set by ``kefu demo``; benchmarks use it for load).
     demo_call_center: bool = False
+    demo_tenant: str = "demo"
+    demo_number: str = "4008123456"
+    #: Fixed arrival rate; unset follows the demo's intraday profile.
+    demo_call_rate_per_minute: float | None = Field(default=None, gt=0, le=100_000)
+    demo_talk_seconds: float = Field(default=100.0, gt=0)
+    demo_patience_seconds: float = Field(default=150.0, gt=0)
+    #: Agents left to people at a browser; every other agent with a profile is simulated.
+    demo_human_agents: list[str] = Field(default_factory=lambda: ["agent1", "banzhang"])
     #: Start the background services (SMS relay, SLA scheduler, router host …) with the web server.
     run_background_services: bool = True
 

@@ -30,8 +30,6 @@ from kefu.tenancy.rules import Permission
 log = logging.getLogger("kefu.demo")
 
 DEMO_NUMBER = "4008123456"
-SIMULATED_AGENTS = ("agent2", "agent3", "agent4", "agent5", "agent6")
-HUMAN_AGENTS = ("agent1", "banzhang")
 QUEUES = {
     # name: (settings, skills needed)
     "综合服务": {"eligibility": "general>=1", "mode": "longest_idle", "wrap_up_s": 5, "sl_threshold_s": 20,
@@ -161,11 +159,12 @@ async def _customer_numbers(ctx: Any, tenant_id: Any, limit: int = 200) -> list[
 
 
 async def run_demo_call_center(ctx: Any, stop: asyncio.Event) -> None:
-    if not getattr(ctx.settings, "demo_call_center", False) or "telephony" not in ctx.services:
+    settings = ctx.settings
+    if not settings.demo_call_center or "telephony" not in ctx.services:
         return
     from kefu.contacts.controller import agent_endpoint
-    from kefu.demo import DEMO_SLUG
     from kefu.routing.host import host_of
+    from kefu.routing.models import AgentProfile
     from kefu.telephony.simulated import AgentBehaviour, SimulatedCaller
     from kefu.tenancy.models import Tenant, User
 
@@ -175,38 +174,41 @@ async def run_demo_call_center(ctx: Any, stop: asyncio.Event) -> None:
         await asyncio.sleep(0.1)
     pbx = ctx.services["telephony"]
     async with ctx.session_factory() as session:
-        tenant = (await session.execute(sa.select(Tenant).where(Tenant.slug == DEMO_SLUG))).scalar_one_or_none()
+        tenant = (await session.execute(sa.select(Tenant).where(Tenant.slug == settings.demo_tenant))
+                  ).scalar_one_or_none()
         if tenant is None:
+            log.warning("demo call center: no tenant %r", settings.demo_tenant)
             return
         await bind_tenant(session, tenant.id)
-        users = {u.username: u.id for u in (await session.execute(sa.select(User).where(User.tenant_id == tenant.id)))
-                 .scalars()}
+        agents = {u.username: u.id for u in (await session.execute(
+            sa.select(User).join(AgentProfile, AgentProfile.user_id == User.id)
+            .where(User.tenant_id == tenant.id, User.is_active.is_(True)))).scalars()}
         await session.commit()
     rng = random.Random(2026)
-    for username in SIMULATED_AGENTS:
-        if username in users:
-            # Each simulated agent has a handle time; when it is shorter than the caller's, the agent ends
-            # the call and the caller hears the IVR survey.
-            pbx.register_device(agent_endpoint(users[username]),
-                                AgentBehaviour(answer_after=rng.uniform(2.0, 5.0), idle_hangup_after=2.0,
-                                               talk_time=rng.uniform(70.0, 140.0)))
-    for username in HUMAN_AGENTS:
-        if username in users:
-            pbx.register_device(agent_endpoint(users[username]), None)
+    simulated = sorted(name for name in agents if name not in settings.demo_human_agents)
+    for username in simulated:
+        # Each simulated agent has a handle time; when it is shorter than the caller's, the agent ends
+        # the call and the caller hears the IVR survey.
+        talk = rng.uniform(0.7, 1.4) * settings.demo_talk_seconds
+        pbx.register_device(agent_endpoint(agents[username]),
+                            AgentBehaviour(answer_after=rng.uniform(2.0, 5.0), idle_hangup_after=2.0, talk_time=talk))
+    for username in settings.demo_human_agents:
+        if username in agents:
+            pbx.register_device(agent_endpoint(agents[username]), None)
     host = host_of(ctx)
     hosted = await host.get(tenant.id)
-    for username in SIMULATED_AGENTS:
-        agent = str(users.get(username, ""))
+    for username in simulated:
+        agent = str(agents[username])
         if hosted.router.has_agent(agent) and hosted.router.agent_stats(agent).status != "available":
             await host.command(tenant.id, lambda r, a=agent: r.set_status(a, "available", None, actor="supervisor"))
     numbers = await _customer_numbers(ctx, tenant.id)
     zone = ZoneInfo(tenant.timezone)
-    base_per_minute = 3.5
-    log.info("demo call center: %d simulated agents, %d known callers, %.1f calls/min at peak",
-             len(SIMULATED_AGENTS), len(numbers), base_per_minute)
+    fixed = settings.demo_call_rate_per_minute
+    log.info("demo call center: %d simulated agents, %d known callers, %s calls/min", len(simulated), len(numbers),
+             fixed or "intraday profile, up to 3.5")
     while not stop.is_set():
         now = ctx.clock.now()
-        rate = base_per_minute * intraday_factor(datetime.fromtimestamp(now, zone))
+        rate = fixed or 3.5 * intraday_factor(datetime.fromtimestamp(now, zone))
         gap = rng.expovariate(rate / 60.0)
         try:
             await asyncio.wait_for(stop.wait(), timeout=gap)
@@ -220,9 +222,10 @@ async def run_demo_call_center(ctx: Any, stop: asyncio.Event) -> None:
         choice = rng.choices(["0", "2", "3", "1", None], weights=[40, 25, 20, 10, 5])[0]
         score = rng.choices(["5", "4", "3", "2", "1", None], weights=[45, 30, 10, 5, 3, 7])[0]
         caller = SimulatedCaller(
-            from_number=number, to_number=DEMO_NUMBER, digits=[choice, score],
-            talk_time=max(20.0, rng.lognormvariate(math.log(100.0), 0.5)),
-            patience=max(15.0, rng.expovariate(1 / 150.0)), digit_delay=rng.uniform(0.5, 2.0),
+            from_number=number, to_number=settings.demo_number, digits=[choice, score],
+            talk_time=max(20.0, rng.lognormvariate(math.log(settings.demo_talk_seconds), 0.5)),
+            patience=max(15.0, rng.expovariate(1 / settings.demo_patience_seconds)),
+            digit_delay=rng.uniform(0.5, 2.0),
         )
         try:
             pbx.place_call(caller)
