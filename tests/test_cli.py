@@ -96,6 +96,12 @@ def test_tenant_and_user_creation(settings):
         env=env,
     )
     assert result.exit_code == 1 and "No organisation" in result.output
+    result = runner.invoke(cli, ["number", "assign", "4008123456", "--tenant", "acme", "--kind", "400"], env=env)
+    assert result.exit_code == 0 and "Assigned +864008123456 (400) to acme" in result.output, result.output
+    result = runner.invoke(cli, ["number", "assign", "4008123456", "--tenant", "acme"], env=env)
+    assert result.exit_code == 1 and "already assigned" in result.output
+    result = runner.invoke(cli, ["number", "assign", "12", "--tenant", "acme"], env=env)
+    assert result.exit_code == 1 and "not a phone number" in result.output
     result = runner.invoke(cli, ["operator", "create", "ops", "--password-stdin"], input="operator phrase 1\n", env=env)
     assert result.exit_code == 0, result.output
     result = runner.invoke(cli, ["audit", "verify"], env=env)

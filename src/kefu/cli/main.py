@@ -29,11 +29,13 @@ tenant_app = typer.Typer(help="Organisations (tenants).", no_args_is_help=True)
 user_app = typer.Typer(help="People in an organisation.", no_args_is_help=True)
 operator_app = typer.Typer(help="Platform operators (above tenants).", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+number_app = typer.Typer(help="Telephone numbers (DIDs, 400/800 numbers).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(user_app, name="user")
 app.add_typer(operator_app, name="operator")
 app.add_typer(audit_app, name="audit")
+app.add_typer(number_app, name="number")
 
 console = Console()
 err = Console(stderr=True)
@@ -254,6 +256,33 @@ def operator_create(
             except KefuError as exc:
                 raise _fail(exc.detail) from None
             console.print(f"Created platform operator [bold]{op.username}[/bold]")
+
+    _run(settings, work)
+
+
+@number_app.command("assign")
+def number_assign(
+    number: Annotated[str, typer.Argument(help="The number, e.g. 4008123456 or +861062345678")],
+    tenant: Annotated[str, typer.Option(help="The organisation's slug")],
+    kind: Annotated[str, typer.Option(help="local, 400, 800 or mobile")] = "local",
+) -> None:
+    """Assign a number to an organisation (it then configures which IVR flow answers it)."""
+    from kefu.contacts.actions import do_assign_number
+    from kefu.core.errors import KefuError
+    from kefu.tenancy.queries import tenant_by_slug
+
+    settings = _settings()
+    ensure_schema(settings)
+
+    async def work(ctx: Any) -> None:
+        async with ctx.session_factory() as session:
+            try:
+                row = await tenant_by_slug(session, tenant)
+                assigned = await do_assign_number(session, _system_actor(), number=number, tenant_id=row.id, kind=kind)
+                await session.commit()
+            except KefuError as exc:
+                raise _fail(exc.detail) from None
+            console.print(f"Assigned {assigned.number} ({kind}) to {tenant}")
 
     _run(settings, work)
 
