@@ -24,6 +24,8 @@ ROUTER_MODULES: list[str] = [
     "kefu.customers.api",
     "kefu.workorders.api",
     "kefu.workorders.pages",
+    "kefu.contacts.wallboard",
+    "kefu.contacts.pages",
     "kefu.tenancy.pages",
 ]
 
@@ -83,6 +85,8 @@ NAV: list[NavItem] = [
     NavItem("workorders/inbox", "Department inbox", "workorders.handle", "nav-inbox"),
     NavItem("workorders/kpis", "Complaint KPIs", "kpi.read", "nav-kpis"),
     NavItem("admin/workorders", "Complaint settings", "workorders.admin", "nav-workorder-admin"),
+    NavItem("desktop", "Agent desktop", "calls.handle", "nav-desktop"),
+    NavItem("wallboard", "Wallboard", "wallboard.read", "nav-wallboard"),
 ]
 
 

@@ -1121,10 +1121,17 @@ class CallController:
             if router.has_task(session.task_id) and router.task_state(session.task_id) in ("waiting", "offered"):
                 router.abandon(session.task_id)
             session.outcome = session.outcome if session.outcome == rules.CALLBACK else rules.ABANDONED
-            for offer in list(session.offers.values()):
+            for agent_id, offer in list(session.offers.items()):
                 if offer.leg_id:
+                    self.leg_owner.pop(offer.leg_id, None)
                     with contextlib.suppress(tp.TelephonyError):
                         self.port.hangup(offer.leg_id, tp.HangupCause.CANCELLED)
+                self._publish(
+                    session.tenant.id,
+                    f"agent:{agent_id}",
+                    "call.offer_ended",
+                    {"call_id": str(session.id), "reason": "caller_hung_up"},
+                )
             session.offers.clear()
         elif session.state == "connected":
             self._finish_task(session)
