@@ -12,6 +12,8 @@ await build({
     "app-style": "frontend/app.css",
     workorders: "frontend/workorders.js",
     "workorders-style": "frontend/workorders.css",
+    alerts: "frontend/alerts.js",
+    "alerts-style": "frontend/alerts.css",
     desktop: "frontend/desktop.js",
     wallboard: "frontend/wallboard.js",
     "calls-style": "frontend/calls.css",

@@ -79,6 +79,7 @@ ID_FACTORIES: dict[str, Callable[[World, TenantInfo], Awaitable[uuid.UUID]]] = {
 }
 
 # Customers and work orders (tests/workorders/wo_support.py).
+from alerts.alerts_support import ALERT_FACTORIES  # noqa: E402
 from calls.call_support import CALL_FACTORIES  # noqa: E402
 from routing_api.routing_support import ROUTING_FACTORIES  # noqa: E402
 from workorders.wo_support import ISOLATION_FACTORIES  # noqa: E402
@@ -86,6 +87,7 @@ from workorders.wo_support import ISOLATION_FACTORIES  # noqa: E402
 ID_FACTORIES.update(ISOLATION_FACTORIES)
 ID_FACTORIES.update(ROUTING_FACTORIES)
 ID_FACTORIES.update(CALL_FACTORIES)
+ID_FACTORIES.update(ALERT_FACTORIES)
 
 
 # ------------------------------------------------------------------ route table

@@ -24,6 +24,8 @@ ROUTER_MODULES: list[str] = [
     "kefu.customers.api",
     "kefu.workorders.api",
     "kefu.workorders.pages",
+    "kefu.alerts.api",
+    "kefu.alerts.pages",
     "kefu.contacts.wallboard",
     "kefu.contacts.pages",
     "kefu.tenancy.pages",
@@ -39,12 +41,14 @@ MODEL_MODULES: list[str] = [
     "kefu.customers.models",
     "kefu.workorders.models",
     "kefu.billing.models",
+    "kefu.alerts.models",
 ]
 
 #: Demo seed steps ``async def seed(ctx, tenant_id) -> None``, run in order after the demo tenant exists.
 DEMO_SEEDS: list[str] = [
     "kefu.workorders.demo:seed",
     "kefu.demo.callcenter:seed_calls",
+    "kefu.alerts.demo:seed",
 ]
 
 
@@ -54,6 +58,7 @@ BACKGROUND_SERVICES: list[str] = [
     "kefu.messaging.relay:run_sms_relay",
     "kefu.demo.callcenter:run_demo_call_center",
     "kefu.workorders.jobs:run",
+    "kefu.alerts.jobs:run",
 ]
 
 #: Typer sub-apps mounted on the ``kefu`` command: (command name, "module:attribute").
@@ -66,7 +71,7 @@ CLI_APPS: list[tuple[str, str]] = [
 
 
 #: Modules registering IVR conditions and self-service actions (``kefu.contacts.hooks``).
-CALL_HOOK_MODULES: list[str] = ["kefu.customers.call_hooks"]
+CALL_HOOK_MODULES: list[str] = ["kefu.customers.call_hooks", "kefu.workorders.call_hooks", "kefu.alerts.call_hooks"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,7 @@ NAV: list[NavItem] = [
     NavItem("workorders", "Work orders", "workorders.read", "nav-workorders"),
     NavItem("workorders/inbox", "Department inbox", "workorders.handle", "nav-inbox"),
     NavItem("workorders/kpis", "Complaint KPIs", "kpi.read", "nav-kpis"),
+    NavItem("alerts", "Early warning", "alerts.read", "nav-alerts"),
     NavItem("admin/workorders", "Complaint settings", "workorders.admin", "nav-workorder-admin"),
     NavItem("desktop", "Agent desktop", "calls.handle", "nav-desktop"),
     NavItem("wallboard", "Wallboard", "wallboard.read", "nav-wallboard"),

@@ -25,7 +25,8 @@ API
     ``("网络质量", "信号弱")``, or strings split on ``/`` and ``>``) and returns the alerts it
     opened or grew — usually none, as an empty tuple. ``observe_many(events)`` feeds an iterable
     of ``(ts, area, category)`` and returns all updates (same result, less per-call overhead).
-    ``fit_baseline(events)`` learns from history without alerting.
+    ``fit_baseline(events)`` learns from history without alerting; ``learn(events)`` does the same on
+    a detector that is already running (complaints read too late to alert on).
     ``expected(area, category, window, at=None)`` is the expected count in a real-time window.
     ``open_alerts()``, ``close_expired(now)``, ``events_seen``. ``snapshot()`` returns a
     JSON-serialisable dict; ``Detector.restore(snapshot)`` rebuilds a detector whose subsequent
@@ -471,6 +472,13 @@ class Detector:
             self._learning = False
             self._armed_at = (self._t0 + self.config.warmup) if self._t0 is not None else _NEVER
         return self._n - n0
+
+    def learn(self, events: Iterable[Event]) -> int:
+        """:meth:`fit_baseline` for a detector that may already be alerting: these complaints (too old to
+        alert on, e.g. read after a long outage) teach the baseline and raise no alert; the warm-up is not
+        restarted (it still counts from the first complaint ever seen). Returns the number read."""
+        self._armed_at = _NEVER
+        return self.fit_baseline(events)
 
     def expected(self, area: Path | str, category: Path | str, window: float, at: float | None = None) -> float:
         """Expected complaints in a real-time window of ``window`` seconds at ``at``.

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kefu import audit
 from kefu.contacts.access import access_call_by_id, access_flow_by_id, access_number_by_id
 from kefu.contacts.controller import controller_of
+from kefu.contacts.hooks import WRAP_UP_HOOKS, WrappedUpCall
 from kefu.contacts.models import Call, IvrFlow, PlatformNumber, TenantNumber
 from kefu.contacts.rules import CallSettings
 from kefu.core.actor import Actor, ActorKind
@@ -278,7 +279,8 @@ async def do_wrap_up(session: AsyncSession, actor: Actor, call_id: uuid.UUID, *,
     if call.agent_id != actor.user_id:
         raise Conflict("Only the agent who handled this call can wrap it up.", code="not-your-call")
     tenant = await session.get(Tenant, actor.tenant_id)
-    codes = CallSettings.of(tenant.settings if tenant else {}).wrap_up_codes
+    settings = CallSettings.of(tenant.settings if tenant else {})
+    codes = settings.wrap_up_codes
     if code not in codes:
         raise InvalidInput(
             f"Unknown wrap-up code {code!r}; use one of: {', '.join(codes)}.",
@@ -287,6 +289,7 @@ async def do_wrap_up(session: AsyncSession, actor: Actor, call_id: uuid.UUID, *,
     call.wrap_up_code = code
     call.notes = notes or None
     await session.flush()
+    await _after_wrap_up(session, call, settings)
     controller = context_of(session).services.get("call_controller")
     if controller is not None and actor.tenant_id is not None:
         hosted = controller.host.loaded(actor.tenant_id)
@@ -294,6 +297,24 @@ async def do_wrap_up(session: AsyncSession, actor: Actor, call_id: uuid.UUID, *,
         if hosted is not None and hosted.router.has_agent(agent):
             hosted.router.end_wrap_up(agent)
     return call
+
+
+async def _after_wrap_up(session: AsyncSession, call: Call, settings: CallSettings) -> None:
+    """Tell the domains that care (``contacts.hooks.on_wrap_up``): a complaint code feeds early warning."""
+    from kefu.domains import import_call_hooks
+
+    import_call_hooks()
+    wrapped = WrappedUpCall(
+        tenant_id=call.tenant_id,
+        call_id=call.id,
+        customer_id=call.customer_id,
+        number_index=call.number_index,
+        code=call.wrap_up_code or "",
+        complaint_category=settings.complaint_codes.get(call.wrap_up_code or ""),
+        at=context_of(session).now(),
+    )
+    for hook in WRAP_UP_HOOKS:
+        await hook(session, wrapped)
 
 
 # --------------------------------------------------------------------------- agent call commands
@@ -358,11 +379,13 @@ async def do_consult(
     )
 
 
-async def do_conference(session: AsyncSession, actor: Actor, call_id: uuid.UUID, *, agent_id: uuid.UUID | None,
-                        number: str | None) -> dict[str, Any]:
+async def do_conference(
+    session: AsyncSession, actor: Actor, call_id: uuid.UUID, *, agent_id: uuid.UUID | None, number: str | None
+) -> dict[str, Any]:
     tenant_id, agent = _agent(actor)
-    return _controller(session).conference(tenant_id, agent, call_id, agent=str(agent_id) if agent_id else None,
-                                           number=number)
+    return _controller(session).conference(
+        tenant_id, agent, call_id, agent=str(agent_id) if agent_id else None, number=number
+    )
 
 
 async def do_dial(session: AsyncSession, actor: Actor, number: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from kefu.core.pii import InvalidPhoneNumber, normalize_phone
 
@@ -69,8 +69,20 @@ class CallSettings(BaseModel):
     missed_call: MissedCallSettings = Field(default_factory=MissedCallSettings)
     survey: SurveySettings = Field(default_factory=SurveySettings)
     wrap_up_codes: list[str] = Field(default_factory=lambda: list(DEFAULT_WRAP_UP_CODES), max_length=50)
+    #: Wrap-up code → complaint category path ("网络质量/信号覆盖"): a call wrapped up with such a code is a complaint
+    #: for early warning even when no work order is written for it (the agent settled it on the phone).
+    complaint_codes: dict[str, str] = Field(default_factory=dict, max_length=50)
     #: Text sent by the ``sms_balance`` self-service leaf.
     self_service_sms: str = Field(default="您好，您的账户余额与账单可在营业厅 App 中随时查询。", max_length=300)
+
+    @model_validator(mode="after")
+    def _complaint_codes_are_wrap_up_codes(self) -> CallSettings:
+        for code, category in self.complaint_codes.items():
+            if code not in self.wrap_up_codes:
+                raise ValueError(f"complaint_codes: {code!r} is not one of the wrap-up codes")
+            if not category.strip(" /") or len(category) > 400:
+                raise ValueError(f"complaint_codes: give {code!r} a category path such as '网络质量/信号覆盖'")
+        return self
 
     @classmethod
     def of(cls, tenant_settings: dict[str, Any] | None) -> CallSettings:

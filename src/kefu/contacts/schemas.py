@@ -69,6 +69,7 @@ class CallSettingsUpdate(Input):
     missed_call: dict[str, Any] | None = None
     survey: dict[str, Any] | None = None
     wrap_up_codes: list[str] | None = Field(default=None, max_length=50)
+    complaint_codes: dict[str, str] | None = Field(default=None, max_length=50)
     self_service_sms: str | None = Field(default=None, max_length=300)
 
 

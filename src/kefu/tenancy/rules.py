@@ -37,6 +37,7 @@ class Permission(StrEnum):
     # real-time views
     WALLBOARD_READ = "wallboard.read"
     ALERTS_READ = "alerts.read"
+    INCIDENTS_MANAGE = "incidents.manage"
     # routing
     ROUTING_READ = "routing.read"
     ROUTING_MANAGE = "routing.manage"
@@ -118,6 +119,8 @@ grant([_R.SUPERVISOR, _R.AGENT], _P.REFUNDS_ISSUE)
 grant([_R.SUPERVISOR], _P.REFUNDS_APPROVE)
 grant([_R.TENANT_ADMIN, _R.SUPERVISOR, _R.QA_INSPECTOR], _P.KPI_READ)
 grant([_R.TENANT_ADMIN, _R.SUPERVISOR], _P.KPI_EXPORT)
+# early warning: supervisors open incidents from alerts (one master order, dispatched once) and resolve them.
+grant([_R.SUPERVISOR], _P.INCIDENTS_MANAGE)
 
 ROLE_LABELS: dict[str, str] = {
     Role.TENANT_ADMIN: N_("Tenant administrator"),

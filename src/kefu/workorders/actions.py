@@ -36,6 +36,7 @@ from kefu.workorders.models import (
     Category,
     ComplaintEvent,
     DispatchRule,
+    FollowUp,
     SlaEvent,
     SlaPolicy,
     WorkOrder,
@@ -380,6 +381,45 @@ def _check_handler(actor: Actor, order: WorkOrder) -> None:
         raise PermissionDenied("This order is with another department; only that department can work on it.")
 
 
+async def _joins_incident(session: AsyncSession, order: WorkOrder, *, dispatching: bool) -> bool:
+    """True when an open incident covers this complaint: it is (now) a member of the incident's master order
+    and must not be dispatched on its own. ``kefu.alerts`` decides, links and counts the hand-off saved."""
+    if order.kind != "complaint":
+        return False
+    from kefu.alerts import join_open_incident
+
+    return await join_open_incident(session, order, dispatching=dispatching)
+
+
+async def _record_complaint_event(
+    session: AsyncSession, order: WorkOrder, *, now: datetime, caller_index: str | None
+) -> None:
+    """Early warning's outbox row for a new complaint (append-only). Not when the agent already wrapped up its
+    source call with a complaint code: that call's row counted this complaint (one complaint, one event)."""
+    if order.source_call_id is not None:
+        counted = (
+            await session.execute(
+                sa.select(ComplaintEvent.id)
+                .where(ComplaintEvent.tenant_id == order.tenant_id, ComplaintEvent.call_id == order.source_call_id)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        if counted is not None:
+            return
+    session.add(
+        ComplaintEvent(
+            id=new_id(),
+            tenant_id=order.tenant_id,
+            order_id=order.id,
+            call_id=order.source_call_id,
+            occurred_at=now,
+            area_path=order.area_path,
+            category_path=order.category_path,
+            caller_index=caller_index,
+        )
+    )
+
+
 # --------------------------------------------------------------------------- creation
 
 
@@ -545,17 +585,7 @@ async def do_create_work_order(
     session.add(created)
     history = [created]
     if kind == "complaint":
-        session.add(
-            ComplaintEvent(
-                id=new_id(),
-                tenant_id=tenant.id,
-                order_id=order.id,
-                occurred_at=now,
-                area_path=order.area_path,
-                category_path=order.category_path,
-                caller_index=caller_index,
-            )
-        )
+        await _record_complaint_event(session, order, now=now, caller_index=caller_index)
     await session.flush()
     if repeat_of is not None:
         session.add(
@@ -563,6 +593,8 @@ async def do_create_work_order(
                 id=new_id(), tenant_id=tenant.id, from_id=order.id, to_id=repeat_of, kind="repeat", created_at=now
             )
         )
+    # Early warning: a complaint covered by an open incident joins its master instead of being dispatched.
+    joined = resolve_now is None and await _joins_incident(session, order, dispatching=target_department is not None)
     if resolve_now is not None:
         order.intercepted = True
         order.resolution = resolve_now["resolution"]
@@ -572,7 +604,7 @@ async def do_create_work_order(
                 session, actor, order, "intercept", at=now, history=history, details={"resolution": order.resolution}
             )
         )
-    elif target_department is not None:
+    elif target_department is not None and not joined:
         history.append(
             await _transition(
                 session,
@@ -639,6 +671,9 @@ async def do_dispatch_work_order(
     if department_id is not None:
         await access_department_by_id(session, actor, department_id)
         by = "manual"
+    elif order.status == Status.ACCEPTED and await _joins_incident(session, order, dispatching=True):
+        await session.flush()
+        return order  # handled with its incident's master order, not dispatched on its own
     else:
         department_id = await resolve_department(session, order.tenant_id, await order_facts(session, order))
         by = "rules"
@@ -795,6 +830,42 @@ async def do_archive_work_order(session: AsyncSession, actor: Actor, order_id: u
     require(actor, Permission.WORKORDERS_DISPATCH)
     order = await access_work_order_by_id(session, actor, order_id, for_update=True)
     await _transition(session, actor, order, "archive")
+    await session.flush()
+    return order
+
+
+async def do_start_follow_up_notified(
+    session: AsyncSession,
+    actor: Actor,
+    order_id: uuid.UUID,
+    *,
+    channel: str,
+    sms_message_id: uuid.UUID | None = None,
+    reason: str | None = None,
+) -> WorkOrder:
+    """Start the follow-up (回访) of a replied complaint whose customer another domain has already contacted:
+    the SMS that tells them an incident is fixed and asks for their rating, or a callback task."""
+    require(actor, Permission.WORKORDERS_HANDLE)
+    if channel not in ("sms", "call"):
+        raise _invalid("Follow up by 'sms' or 'call'.", "channel")
+    order = await access_work_order_by_id(session, actor, order_id, for_update=True)
+    if order.kind != "complaint":
+        raise Conflict("Sub-orders are not followed up with the customer; the complaint is.")
+    next_status_or_conflict(order, "start_follow_up")
+    session.add(
+        FollowUp(
+            id=new_id(),
+            tenant_id=order.tenant_id,
+            order_id=order.id,
+            channel=channel,
+            status="sent",
+            sent_at=context_of(session).now(),
+            actor_id=actor.id,
+            sms_message_id=sms_message_id,
+        )
+    )
+    await _transition(session, actor, order, "start_follow_up", reason=reason, details={"channel": channel})
+    await _note(session, actor, order, "follow_up_sent", details={"channel": channel})
     await session.flush()
     return order
 

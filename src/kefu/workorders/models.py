@@ -319,12 +319,19 @@ class SlaEvent(TenantOwned, Base):
 
 
 class ComplaintEvent(TenantOwned, Base):
-    """Outbox for early warning: one row per created complaint."""
+    """Outbox for early warning (append-only): one row per complaint, written with its work order, or with the
+    wrap-up of a call the agent settled on the phone with a complaint code (``order_id`` empty; an order written
+    later for that call adds no second row, so a complaint is counted once)."""
 
     __tablename__ = "complaint_events"
-    __table_args__ = (sa.Index("ix_complaint_events_tenant_at", "tenant_id", "occurred_at"),)
+    __table_args__ = (
+        sa.Index("ix_complaint_events_tenant_at", "tenant_id", "occurred_at"),
+        sa.Index("ix_complaint_events_tenant_call", "tenant_id", "call_id"),
+    )
 
-    order_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, sa.ForeignKey("work_orders.id", ondelete="CASCADE"))
+    order_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, sa.ForeignKey("work_orders.id", ondelete="CASCADE"))
+    call_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
+    #: complaint.created (a work order) | complaint.call (a call's wrap-up code)
     kind: Mapped[str] = mapped_column(sa.String(32), default="complaint.created")
     occurred_at: Mapped[datetime]
     area_path: Mapped[str] = mapped_column(sa.String(500), default="")
