@@ -214,21 +214,20 @@ async def resolve_department(session: AsyncSession, tenant_id: uuid.UUID, facts:
     return (await get_config(session, tenant_id)).fallback_department_id
 
 
+#: Marks the number an order carries inside its creating transaction until the daily counter gives it its own.
+_PROVISIONAL_NUMBER = "~"
+
+
 async def _next_number(session: AsyncSession, tenant_id: uuid.UUID, prefix: str, now: datetime, tz: str) -> str:
     from zoneinfo import ZoneInfo
 
     day = now.astimezone(ZoneInfo(tz)).strftime("%Y%m%d")
-    await session.execute(
-        _insert(session)(WorkOrderCounter)
-        .values(id=new_id(), tenant_id=tenant_id, day=day, value=0)
-        .on_conflict_do_nothing(index_elements=["tenant_id", "day"])
-    )
+    insert = _insert(session)(WorkOrderCounter).values(id=new_id(), tenant_id=tenant_id, day=day, value=1)
     value = (
         await session.execute(
-            sa.update(WorkOrderCounter)
-            .where(WorkOrderCounter.tenant_id == tenant_id, WorkOrderCounter.day == day)
-            .values(value=WorkOrderCounter.value + 1)
-            .returning(WorkOrderCounter.value)
+            insert.on_conflict_do_update(
+                index_elements=["tenant_id", "day"], set_={"value": WorkOrderCounter.value + 1}
+            ).returning(WorkOrderCounter.value)
         )
     ).scalar_one()
     return format_number(prefix, day, value)
@@ -545,7 +544,9 @@ async def do_create_work_order(
             )
     policy = await _select_policy(session, tenant.id, facts) if kind == "complaint" else None
     order.sla_policy_id = policy.id if policy else None
-    order.number = await _next_number(session, tenant.id, config.number_prefix, now, tenant.timezone)
+    # The human-facing number is taken from the tenant's daily counter last (see the end): the counter row is
+    # locked from then until commit, so taking it first would queue every concurrent creation behind this one.
+    order.number = _PROVISIONAL_NUMBER + order.id.hex
     # repeat complaint: same calling number, same problem class, within the rolling window
     repeat_of = None
     if kind == "complaint" and caller_index:
@@ -575,7 +576,6 @@ async def do_create_work_order(
         now,
         to_status=Status.ACCEPTED.value,
         details={
-            "number": order.number,
             "category": category.path,
             "sla_policy": policy.name if policy else None,
             **({"repeat_of": str(repeat_of)} if repeat_of else {}),
@@ -619,6 +619,7 @@ async def do_create_work_order(
         )
     else:
         await reproject(session, order, history, config)
+    order.number = await _next_number(session, tenant.id, config.number_prefix, now, tenant.timezone)
     await session.flush()
     return order
 
