@@ -59,6 +59,7 @@ BACKGROUND_SERVICES: list[str] = [
     "kefu.demo.callcenter:run_demo_call_center",
     "kefu.workorders.jobs:run",
     "kefu.alerts.jobs:run",
+    "kefu.alerts.demo:run_demo_group_complaints",
 ]
 
 #: Typer sub-apps mounted on the ``kefu`` command: (command name, "module:attribute").

@@ -60,3 +60,44 @@ async def test_the_demo_seed_step_is_idempotent_and_tells_callers_about_incident
     await detect(world)
     [alert] = await alerts_of(world, t)
     assert (alert.area_path, alert.category_path) == (BURST_AREA, BURST_CATEGORY)
+
+
+async def test_the_demo_plays_a_group_complaint_and_not_a_second_while_it_is_open(world, monkeypatch):
+    import asyncio
+
+    from kefu.alerts import demo
+
+    a = await build_alert_org(world, history=0)
+    await seed(world.ctx, a.t.id)
+    await detect(world)
+    monkeypatch.setattr(demo, "DEMO_FIRST_BURST_S", 0.01)
+    monkeypatch.setattr(demo, "DEMO_BURST_EVERY_S", 3600.0)
+    demo_settings = world.ctx.settings.model_copy(update={"demo_call_center": True, "demo_tenant": a.t.slug})
+    monkeypatch.setattr(world.ctx, "settings", demo_settings)
+
+    async def complaints() -> int:
+        async with world.session() as s:
+            await bind_tenant(s, a.t.id)
+            n = (await s.execute(sa.select(sa.func.count()).select_from(ComplaintEvent))).scalar_one()
+            await s.commit()
+        return n
+
+    async def play_once() -> None:
+        stop = asyncio.Event()
+        before = await complaints()
+        task = asyncio.create_task(demo.run_demo_group_complaints(world.ctx, stop))
+        for _ in range(100):  # until this pass has looked (and burst, if it had to)
+            await asyncio.sleep(0.02)
+            if await complaints() != before:
+                break
+        stop.set()
+        await task
+
+    baseline = await complaints()
+    await play_once()
+    assert await complaints() == baseline + 5
+    await detect(world)
+    [alert] = await alerts_of(world, a.t)
+    assert alert.area_path == BURST_AREA and alert.status == "open"
+    await play_once()  # the alert is open: no second burst on top of it
+    assert await complaints() == baseline + 5

@@ -184,3 +184,46 @@ async def _ivr(ctx: Any, tenant_id: Any) -> None:
             except KefuError:
                 continue  # a flow the snippet does not fit stays as it is
         await commit(session)
+
+
+#: Seconds after the demo starts before residents of one compound begin to complain, then between bursts.
+DEMO_FIRST_BURST_S = 90.0
+DEMO_BURST_EVERY_S = 1800.0
+
+
+async def run_demo_group_complaints(ctx: Any, stop: Any) -> None:
+    """Background service of ``kefu demo``: a group complaint a minute and a half after start (and again every
+    half hour while none is open), so the supervisor sees an alert rise on the board and can open the incident."""
+    import asyncio
+    import contextlib
+
+    from kefu.alerts.models import Alert
+    from kefu.tenancy.models import Tenant
+
+    settings = ctx.settings
+    if not settings.demo_call_center:
+        return
+    wait = DEMO_FIRST_BURST_S
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=wait)
+        if stop.is_set():
+            return
+        wait = DEMO_BURST_EVERY_S
+        async with ctx.session_factory() as session:
+            tenant = (
+                await session.execute(sa.select(Tenant).where(Tenant.slug == settings.demo_tenant))
+            ).scalar_one_or_none()
+            if tenant is None:
+                return
+            await bind_tenant(session, tenant.id)
+            open_here = (
+                await session.execute(
+                    sa.select(Alert.id)
+                    .where(Alert.tenant_id == tenant.id, Alert.status != "closed", Alert.area_path == BURST_AREA)
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            await commit(session)
+        if open_here is None:
+            await seed_burst(ctx, tenant.id, complaints=5)
