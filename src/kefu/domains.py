@@ -94,6 +94,8 @@ NAV: list[NavItem] = [
     NavItem("admin/workorders", "Complaint settings", "workorders.admin", "nav-workorder-admin"),
     NavItem("desktop", "Agent desktop", "calls.handle", "nav-desktop"),
     NavItem("wallboard", "Wallboard", "wallboard.read", "nav-wallboard"),
+    NavItem("calls", "Calls", "calls.read", "nav-calls"),
+    NavItem("admin/ivr", "IVR flows", "calls.manage", "nav-ivr"),
 ]
 
 

@@ -25,17 +25,23 @@ async def access_call_by_id(session: AsyncSession, actor: Actor, call_id: uuid.U
     return call
 
 
-async def access_recording_of_call(session: AsyncSession, actor: Actor, call_id: uuid.UUID) -> tuple[Call, Recording]:
-    call = await access_call_by_id(session, actor, call_id)
+async def kept_recording(session: AsyncSession, call: Call) -> Recording | None:
+    """The recording a call's player plays: its latest, if the file was kept (no access check: the call's is done)."""
     recording = (
         await session.execute(
             sa.select(Recording)
-            .where(Recording.tenant_id == actor.tenant_id, Recording.call_id == call.id)
+            .where(Recording.tenant_id == call.tenant_id, Recording.call_id == call.id)
             .order_by(Recording.started_at.desc())
             .limit(1)
         )
     ).scalar_one_or_none()
-    if recording is None or recording.storage_key is None:
+    return recording if recording is not None and recording.storage_key is not None else None
+
+
+async def access_recording_of_call(session: AsyncSession, actor: Actor, call_id: uuid.UUID) -> tuple[Call, Recording]:
+    call = await access_call_by_id(session, actor, call_id)
+    recording = await kept_recording(session, call)
+    if recording is None:
         raise NotFound("This call has no recording.")
     return call, recording
 

@@ -81,7 +81,7 @@ class Call(TenantOwned, Base):
     tenant_number: Mapped[str] = mapped_column(sa.String(24), default="")
     #: ivr | queued | ringing | connected | wrap_up | ended
     state: Mapped[str] = mapped_column(sa.String(16))
-    #: answered | abandoned | missed | after_hours | voicemail | callback | transferred_out | failed |
+    #: answered | abandoned | ivr_abandoned | after_hours | voicemail | callback | transferred_out | failed |
     #: self_service | interrupted — set when the call ends
     outcome: Mapped[str | None] = mapped_column(sa.String(20))
     queue_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kefu.contacts.models import Call, CallEvent, IvrFlow, TenantNumber
+from kefu.contacts.models import Call, CallEvent, IvrFlow, Recording, TenantNumber
 from kefu.core.actor import Actor
 from kefu.core.context import context_of
 from kefu.tenancy import Permission
@@ -25,8 +28,11 @@ async def list_calls(
     outcome: str | None = None,
     agent_id: uuid.UUID | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[Call]:
-    """Newest first (UUIDv7 ids are time-ordered); agents see only their own calls."""
+    """Newest first (UUIDv7 ids are time-ordered); agents see only their own calls.
+
+    ``since``/``until`` bound ``started_at`` (``until`` excluded)."""
     stmt = sa.select(Call).where(Call.tenant_id == actor.tenant_id)
     if not actor.can(Permission.CALLS_READ_ALL):
         stmt = stmt.where(Call.agent_id == actor.user_id)
@@ -40,6 +46,8 @@ async def list_calls(
         stmt = stmt.where(Call.outcome == outcome)
     if since is not None:
         stmt = stmt.where(Call.started_at >= since)
+    if until is not None:
+        stmt = stmt.where(Call.started_at < until)
     return list((await session.execute(stmt.order_by(Call.id.desc()).limit(limit + 1))).scalars())
 
 
@@ -53,6 +61,74 @@ async def call_events(session: AsyncSession, actor: Actor, call_id: uuid.UUID) -
             )
         ).scalars()
     )
+
+
+@dataclass(frozen=True)
+class CallView:
+    """A call as its page shows it: the row, its timeline, its playable recording (if any) and the
+    names of the queues and people it mentions."""
+
+    call: Call
+    events: list[CallEvent]
+    recording: Recording | None
+    queue_names: dict[uuid.UUID, str]
+    people: dict[uuid.UUID, str]
+
+
+async def call_view(session: AsyncSession, actor: Actor, call_id: uuid.UUID) -> CallView:
+    """One call the actor may see (another agent's call or another tenant's is a 404)."""
+    from kefu.contacts.access import access_call_by_id, kept_recording
+
+    call = await access_call_by_id(session, actor, call_id)
+    events = await call_events(session, actor, call.id)
+    recording = await kept_recording(session, call)  # the one the recording API plays
+    mentioned = {call.agent_id, *(e.agent_id for e in events)}
+    for event in events:
+        value = event.data.get("to_agent") if isinstance(event.data, dict) else None
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                mentioned.add(uuid.UUID(value))
+    return CallView(
+        call=call,
+        events=events,
+        recording=recording,
+        queue_names=await queue_names(session, actor),
+        people=await people_names(session, actor, [i for i in mentioned if i is not None]),
+    )
+
+
+async def queue_names(session: AsyncSession, actor: Actor) -> dict[uuid.UUID, str]:
+    from kefu.routing.models import Queue
+
+    rows = await session.execute(sa.select(Queue.id, Queue.name).where(Queue.tenant_id == actor.tenant_id))
+    return {row.id: row.name for row in rows}
+
+
+async def people_names(session: AsyncSession, actor: Actor, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Display names of this tenant's users among ``ids`` (one query)."""
+    from kefu.tenancy.models import User
+
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        sa.select(User.id, User.display_name).where(User.tenant_id == actor.tenant_id, User.id.in_(wanted))
+    )
+    return {row.id: row.display_name for row in rows}
+
+
+async def agent_choices(session: AsyncSession, actor: Actor) -> list[tuple[uuid.UUID, str]]:
+    """The people with an agent profile, by name (the agent filter of the call list)."""
+    from kefu.routing.models import AgentProfile
+    from kefu.tenancy.models import User
+
+    rows = await session.execute(
+        sa.select(User.id, User.display_name)
+        .join(AgentProfile, sa.and_(AgentProfile.user_id == User.id, AgentProfile.tenant_id == User.tenant_id))
+        .where(User.tenant_id == actor.tenant_id)
+        .order_by(User.display_name)
+    )
+    return [(row.id, row.display_name) for row in rows]
 
 
 async def recent_calls_of_number(

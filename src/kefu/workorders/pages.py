@@ -19,20 +19,12 @@ from kefu.tenancy.pages import PageTenant, Signed
 from kefu.tenancy.queries import all_departments
 from kefu.tenancy.rules import Permission as P
 from kefu.web.deps import DB
+from kefu.web.forms import form_uuid
 from kefu.web.templating import render
 from kefu.workorders import actions, followup, kpis, queries, refunds
 from kefu.workorders.rules import ANSWERS, CHANNELS, CHARGE_TYPES, LABELS, PRIORITIES, RESOLUTIONS, STATUS_LABELS
 
 router = APIRouter(include_in_schema=False)
-
-
-def _uuid(value: str | None) -> uuid.UUID | None:
-    if not value:
-        return None
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvalidInput(i18n.gettext("Choose an entry from the list.")) from None
 
 
 async def _lookups(db: DB, actor: Actor) -> dict[str, Any]:
@@ -68,9 +60,9 @@ async def orders_page(
     after: str = "",
 ) -> Response:
     f = queries.OrderFilter(
-        status=status or None, department_id=_uuid(department), q=q or None, overdue=True if overdue else None
+        status=status or None, department_id=form_uuid(department), q=q or None, overdue=True if overdue else None
     )
-    rows = await queries.list_work_orders(db, actor, f, after=_uuid(after), limit=50)
+    rows = await queries.list_work_orders(db, actor, f, after=form_uuid(after), limit=50)
     breaches = await queries.list_breaches(db, actor, limit=10) if actor.can(P.WORKORDERS_DISPATCH) else []
     pending = (
         await queries.list_refunds(db, actor, outcome="pending_approval", limit=20)
@@ -95,7 +87,7 @@ async def orders_page(
 async def inbox_page(
     request: Request, db: DB, tenant: PageTenant, actor: Actor = Signed(P.WORKORDERS_HANDLE), department: str = ""
 ) -> Response:
-    dep = _uuid(department) or actor.department_id
+    dep = form_uuid(department) or actor.department_id
     rows = []
     if dep is not None:
         rows = await queries.list_work_orders(
@@ -156,7 +148,7 @@ async def _new_form(
     from kefu.workorders.queries import open_orders_for_customer
 
     customer, open_orders = None, []
-    call = _uuid(call_id) if call_id else None
+    call = form_uuid(call_id) if call_id else None
     if lookup and caller and call is not None and actor.can(P.CUSTOMERS_READ):
         # Screen pop: the caller's record (masked), justified by the call, logged.
         customer = await find_by_phone(db, actor, caller, justification_type="call", justification_id=call)
@@ -236,16 +228,16 @@ async def new_order_submit(
                 db,
                 actor,
                 title=title,
-                category_id=_uuid(category_id) or uuid.UUID(int=0),
+                category_id=form_uuid(category_id) or uuid.UUID(int=0),
                 description=description,
                 priority=priority,
                 channel=channel,
-                customer_id=_uuid(customer_id),
+                customer_id=form_uuid(customer_id),
                 caller=caller or None,
-                source_call_id=_uuid(call_id),
+                source_call_id=form_uuid(call_id),
                 threatens_escalation=bool(threatens_escalation),
                 dispatch="auto" if outcome == "auto" else None,
-                department_id=_uuid(department_id) if outcome == "department" else None,
+                department_id=form_uuid(department_id) if outcome == "department" else None,
                 resolve_now={"resolution": resolution, "reply": reply} if outcome == "resolve" else None,
             )
     except KefuError as exc:
@@ -408,7 +400,7 @@ async def order_action(
                 await actions.do_return_work_order(db, actor, order_id, reason=reason)
             elif op == "dispatch":
                 await actions.do_dispatch_work_order(
-                    db, actor, order_id, department_id=_uuid(department_id), reason=reason or None
+                    db, actor, order_id, department_id=form_uuid(department_id), reason=reason or None
                 )
             elif op == "intercept":
                 await actions.do_intercept_work_order(db, actor, order_id, resolution=resolution, reply=reply)
@@ -426,7 +418,7 @@ async def order_action(
                 await followup.do_record_follow_up(db, actor, order_id, answer=answer)
             elif op == "sub_order":
                 await actions.do_create_sub_order(
-                    db, actor, order_id, department_id=_uuid(department_id) or uuid.UUID(int=0), description=text
+                    db, actor, order_id, department_id=form_uuid(department_id) or uuid.UUID(int=0), description=text
                 )
             elif op == "refund":
                 await refunds.do_request_refund(
@@ -434,7 +426,7 @@ async def order_action(
                 )
             elif op == "decide":
                 await refunds.do_decide_refund(
-                    db, actor, _uuid(refund_id) or uuid.UUID(int=0), approve=approve == "yes", note=text
+                    db, actor, form_uuid(refund_id) or uuid.UUID(int=0), approve=approve == "yes", note=text
                 )
             elif op == "reveal":
                 from kefu.customers.actions import do_reveal_customer
@@ -546,14 +538,14 @@ async def admin_submit(
     try:
         async with db.begin_nested():
             if op == "category":
-                await actions.do_create_category(db, actor, name=name, parent_id=_uuid(parent_id))
+                await actions.do_create_category(db, actor, name=name, parent_id=form_uuid(parent_id))
             elif op == "rule":
                 await actions.do_save_dispatch_rule(
                     db,
                     actor,
-                    department_id=_uuid(department_id) or uuid.UUID(int=0),
-                    category_id=_uuid(category_id),
-                    area_id=_uuid(area_id),
+                    department_id=form_uuid(department_id) or uuid.UUID(int=0),
+                    category_id=form_uuid(category_id),
+                    area_id=form_uuid(area_id),
                     position=position,
                     name=name,
                 )
@@ -572,7 +564,7 @@ async def admin_submit(
                     conditions=_json(conditions, "conditions") or {},
                     response_minutes=response_minutes,
                     resolution_minutes=resolution_minutes,
-                    calendar_id=_uuid(calendar_id),
+                    calendar_id=form_uuid(calendar_id),
                 )
             elif op == "authority":
                 await refunds.do_save_authority_policy(
@@ -588,8 +580,8 @@ async def admin_submit(
                     db,
                     actor,
                     {
-                        "fallback_department_id": _uuid(fallback_department_id),
-                        "verification_department_id": _uuid(verification_department_id),
+                        "fallback_department_id": form_uuid(fallback_department_id),
+                        "verification_department_id": form_uuid(verification_department_id),
                         "outer_limit_days": outer_limit_days,
                         "repeat_window_days": repeat_window_days,
                     },
