@@ -28,11 +28,12 @@ import io
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.core.actor import Actor
@@ -111,25 +112,63 @@ def _offset_minutes(tz: ZoneInfo, at: datetime) -> int:
     return int(offset.total_seconds() // 60) if offset else 0
 
 
-def _bucket(session: AsyncSession, column: Any, tz: ZoneInfo, start: datetime, unit: str) -> Any:
+def _step(day: date, unit: str, n: int = 1) -> date:
+    if unit == "day":
+        return day + timedelta(days=n)
+    months = day.year * 12 + day.month - 1 + n
+    return date(months // 12, months % 12 + 1, 1)
+
+
+def _local_start(day: date, tz: ZoneInfo) -> datetime:
+    """The first instant whose local date is ``day`` (the later reading of an ambiguous midnight, the end of a
+    skipped one): the boundary ``date_trunc('day', timezone(tz, at))`` puts between two days."""
+    return max(datetime.combine(day, time(0, fold=fold), tzinfo=tz).astimezone(UTC) for fold in (0, 1))
+
+
+@dataclass
+class _Key:
+    """A grouping key: the SQL expression and how a value read back becomes the key the report rolls up."""
+
+    expr: Any
+    decode: Any = None
+
+    def __call__(self, value: Any) -> Any:
+        return self.decode(value) if self.decode else value
+
+
+def _bucket(session: AsyncSession, column: Any, tz: ZoneInfo, start: date, end: date, unit: str) -> _Key:
     if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
-        # date_trunc of the local time: correct across DST, and much cheaper per row than to_char
-        return sa.func.date_trunc(unit, sa.func.timezone(tz.key, column))
+        # The local day (month) of each row as its position among the period's local day (month) starts,
+        # computed here once: a binary search per row instead of a time-zone conversion and date_trunc per row
+        # (the most expensive part of the scan). Same keys as date_trunc(unit, timezone(tz, column)).
+        first = start if unit == "day" else start.replace(day=1)
+        marks = [first]
+        while (following := _step(marks[-1], unit)) < end:
+            marks.append(following)
+        bounds = [_local_start(m, tz) for m in marks]
+        labels = [datetime.combine(_step(first, unit, -1), time(0))] + [datetime.combine(m, time(0)) for m in marks]
+        expr = sa.func.width_bucket(column, sa.cast(sa.literal(bounds, _BOUNDS), _BOUNDS), type_=sa.Integer)
+        return _Key(expr, labels.__getitem__)
     # SQLite has no time-zone database: the offset at the start of the period is used.
+    lo = datetime.combine(start, time(0), tzinfo=tz)
     fmt = "%Y-%m-%d" if unit == "day" else "%Y-%m"
-    return sa.func.strftime(fmt, column, f"{_offset_minutes(tz, start):+d} minutes")
+    return _Key(sa.func.strftime(fmt, column, f"{_offset_minutes(tz, lo):+d} minutes"))
 
 
-def _key(session: AsyncSession, group_by: str, time_column: Any, tz: ZoneInfo, start: datetime) -> Any:
+_BOUNDS = postgresql.ARRAY(sa.DateTime(timezone=True))
+
+
+def _key(session: AsyncSession, group_by: str | None, time_column: Any, tz: ZoneInfo, start: date,
+         end: date) -> _Key:
     if group_by == "department":
-        return WorkOrder.department_id
+        return _Key(WorkOrder.department_id)
     if group_by == "category":
-        return WorkOrder.category_path
+        return _Key(WorkOrder.category_path)
     if group_by == "area":
-        return WorkOrder.area_path
+        return _Key(WorkOrder.area_path)
     if group_by in ("day", "month"):
-        return _bucket(session, time_column, tz, start, group_by)
-    return sa.literal("all")
+        return _bucket(session, time_column, tz, start, end, group_by)
+    return _Key(sa.literal("all"))
 
 
 def _as_int(value: Any) -> int:
@@ -176,9 +215,19 @@ async def compute_dashboard(
 
 
 def _keys(session: AsyncSession, group_by: str, second: str | None, time_column: Any, tz: ZoneInfo,
-          start: datetime) -> tuple[Any, Any]:
-    first = _key(session, group_by, time_column, tz, start)
-    return first, (_key(session, second, time_column, tz, start) if second else sa.literal("all"))
+          start: date, end: date) -> tuple[_Key, _Key]:
+    return (_key(session, group_by, time_column, tz, start, end),
+            _key(session, second, time_column, tz, start, end))
+
+
+#: What each source adds up, in the order of its value columns.
+_SOURCES: dict[str, tuple[str, ...]] = {
+    "created": ("complaints", "intercepted", "resolved", "repeat", "escalation_threats"),
+    "archived": ("archived", "on_time", "handling_seconds", "handling_day_seconds", "lifetime_handoffs"),
+    "answers": ("answers", "satisfied"),
+    "handoffs": ("handoffs",),
+    "breaches": ("breaches",),
+}
 
 
 async def _accumulate(
@@ -191,6 +240,11 @@ async def _accumulate(
     second: str | None,
     timezone: str,
 ) -> dict[tuple[Any, Any], dict[str, int]]:
+    """Counts per (key, second key) of every source: one grouped scan per source (complaints accepted, complaints
+    archived, answers, hand-offs, breaches), the work-order ones index-only.
+
+    Five statements rather than one UNION ALL: the sum of their costs passes PostgreSQL's ``jit_above_cost`` and
+    JIT compilation then costs more than the whole scan."""
     if not (2000 <= start.year <= 2100 and 2000 <= end.year <= 2100):
         raise InvalidInput("Ask for a period between the years 2000 and 2100.")
     if group_by not in GROUPS:
@@ -204,111 +258,86 @@ async def _accumulate(
     hi = datetime.combine(end, time(0), tzinfo=tz)
     t = actor.tenant_id
     complaint = sa.and_(WorkOrder.tenant_id == t, WorkOrder.kind == "complaint")
-    acc: dict[tuple[Any, Any], dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTS, 0))
+    by_order = group_by in ("department", "category", "area")
+    parts: list[tuple[Any, str, _Key, _Key]] = []
 
-    def case(cond: Any) -> Any:
-        return sa.func.sum(sa.case((cond, 1), else_=0))
+    def part(source: str, time_column: Any, values: list[Any], build: Any, *, key: Any = None) -> None:
+        k, k2 = _keys(session, group_by, second, time_column, tz, start, end)
+        if key is not None:
+            k = _Key(key)
+        parts.append((build(sa.select(k.expr, k2.expr, *values)).group_by(k.expr, k2.expr), source, k, k2))
+
+    def count(cond: Any = None) -> Any:
+        return sa.func.count() if cond is None else sa.func.count().filter(cond)
 
     # complaints accepted in the period
-    key, key2 = _keys(session, group_by, second, WorkOrder.created_at, tz, lo)
-    rows = await session.execute(
-        sa.select(
-            key,
-            key2,
-            sa.func.count(),
-            case(WorkOrder.intercepted.is_(True)),
-            case(
-                sa.or_(
-                    WorkOrder.intercepted.is_(True),
-                    sa.and_(WorkOrder.status == "archived", WorkOrder.resolution.in_(["resolved", "partly_resolved"])),
-                )
-            ),
-            case(WorkOrder.is_repeat.is_(True)),
-            case(WorkOrder.threatens_escalation.is_(True)),
-        )
-        .where(complaint, WorkOrder.status != "merged", WorkOrder.created_at >= lo, WorkOrder.created_at < hi)
-        .group_by(key, key2)
-    )
-    for k, k2, n, intercepted, resolved, repeat, threats in rows.all():
-        a = acc[(k, k2)]
-        a["complaints"] += n
-        a["intercepted"] += _as_int(intercepted)
-        a["resolved"] += _as_int(resolved)
-        a["repeat"] += _as_int(repeat)
-        a["escalation_threats"] += _as_int(threats)
+    part("created", WorkOrder.created_at, [
+        count(),
+        count(WorkOrder.intercepted.is_(True)),
+        count(sa.or_(
+            WorkOrder.intercepted.is_(True),
+            sa.and_(WorkOrder.status == "archived", WorkOrder.resolution.in_(["resolved", "partly_resolved"])),
+        )),
+        count(WorkOrder.is_repeat.is_(True)),
+        count(WorkOrder.threatens_escalation.is_(True)),
+    ], lambda s: s.where(complaint, WorkOrder.status != "merged", WorkOrder.created_at >= lo,
+                         WorkOrder.created_at < hi))
     # complaints archived in the period
-    key, key2 = _keys(session, group_by, second, WorkOrder.archived_at, tz, lo)
-    rows = await session.execute(
-        sa.select(
-            key,
-            key2,
-            sa.func.count(),
-            case(WorkOrder.on_time.is_(True)),
-            sa.func.sum(WorkOrder.handling_seconds),
-            sa.func.sum(WorkOrder.handling_day_seconds),
-            sa.func.sum(WorkOrder.handoffs),
-        )
-        .where(complaint, WorkOrder.archived_at >= lo, WorkOrder.archived_at < hi)
-        .group_by(key, key2)
-    )
-    for k, k2, n, on_time, secs, day_secs, handoffs in rows.all():
-        a = acc[(k, k2)]
-        a["archived"] += n
-        a["on_time"] += _as_int(on_time)
-        a["handling_seconds"] += _as_int(secs)
-        a["handling_day_seconds"] += _as_int(day_secs)
-        a["lifetime_handoffs"] += _as_int(handoffs)
+    part("archived", WorkOrder.archived_at, [
+        count(),
+        count(WorkOrder.on_time.is_(True)),
+        sa.func.sum(WorkOrder.handling_seconds),
+        sa.func.sum(WorkOrder.handling_day_seconds),
+        sa.func.sum(WorkOrder.handoffs),
+    ], lambda s: s.where(complaint, WorkOrder.archived_at >= lo, WorkOrder.archived_at < hi))
+
     # follow-ups exist only for complaints: join the order only to group by its department, category or area
-    key, key2 = _keys(session, group_by, second, FollowUp.answered_at, tz, lo)
-    stmt = (
-        sa.select(key, key2, sa.func.count(), case(FollowUp.answer.in_(["very_satisfied", "satisfied"])))
-        .select_from(FollowUp)
-        .where(FollowUp.tenant_id == t, FollowUp.answer.is_not(None), FollowUp.answered_at >= lo,
-               FollowUp.answered_at < hi)
-    )
-    if group_by in ("department", "category", "area"):
-        stmt = stmt.join(
-            WorkOrder, sa.and_(WorkOrder.id == FollowUp.order_id, WorkOrder.tenant_id == FollowUp.tenant_id)
-        ).where(complaint)
-    rows = await session.execute(stmt.group_by(key, key2))
-    for k, k2, n, satisfied in rows.all():
-        acc[(k, k2)]["answers"] += n
-        acc[(k, k2)]["satisfied"] += _as_int(satisfied)
+    def answers(s: Any) -> Any:
+        s = s.select_from(FollowUp).where(FollowUp.tenant_id == t, FollowUp.answer.is_not(None),
+                                          FollowUp.answered_at >= lo, FollowUp.answered_at < hi)
+        if by_order:
+            s = s.join(WorkOrder, sa.and_(WorkOrder.id == FollowUp.order_id,
+                                          WorkOrder.tenant_id == FollowUp.tenant_id)).where(complaint)
+        return s
+
+    part("answers", FollowUp.answered_at, [count(), count(FollowUp.answer.in_(["very_satisfied", "satisfied"]))],
+         answers)
+
     # hand-offs from the history itself
-    key, key2 = _keys(session, group_by, second, WorkOrderEvent.occurred_at, tz, lo)
-    if group_by == "department":
-        key = WorkOrderEvent.to_department_id
-    stmt = (
-        sa.select(key, key2, sa.func.count())
-        .select_from(WorkOrderEvent)
-        .where(
+    def handoffs(s: Any) -> Any:
+        s = s.select_from(WorkOrderEvent).where(
             WorkOrderEvent.tenant_id == t,
             WorkOrderEvent.action.in_(["dispatch", "transfer"]),
             WorkOrderEvent.occurred_at >= lo,
             WorkOrderEvent.occurred_at < hi,
+            # the predicate of the partial index ix_work_order_events_tenant_handoffs (literally)
             WorkOrderEvent.from_department_id.is_not(None),
             WorkOrderEvent.from_department_id != WorkOrderEvent.to_department_id,
         )
-    )
-    if group_by in ("category", "area"):
-        stmt = stmt.join(
-            WorkOrder, sa.and_(WorkOrder.id == WorkOrderEvent.order_id, WorkOrder.tenant_id == WorkOrderEvent.tenant_id)
-        ).where(complaint)
-    for k, k2, n in (await session.execute(stmt.group_by(key, key2))).all():
-        acc[(k, k2)]["handoffs"] += n
-    join = sa.and_(WorkOrder.id == SlaEvent.order_id, WorkOrder.tenant_id == SlaEvent.tenant_id)
-    key, key2 = _keys(session, group_by, second, SlaEvent.occurred_at, tz, lo)
-    stmt = (
-        sa.select(key, key2, sa.func.count())
-        .select_from(SlaEvent)
-        .where(
-            SlaEvent.tenant_id == t, SlaEvent.kind == "breach", SlaEvent.occurred_at >= lo, SlaEvent.occurred_at < hi
-        )
-    )
-    if group_by in ("department", "category", "area"):
-        stmt = stmt.join(WorkOrder, join)
-    for k, k2, n in (await session.execute(stmt.group_by(key, key2))).all():
-        acc[(k, k2)]["breaches"] += n
+        if group_by in ("category", "area"):
+            s = s.join(WorkOrder, sa.and_(WorkOrder.id == WorkOrderEvent.order_id,
+                                          WorkOrder.tenant_id == WorkOrderEvent.tenant_id)).where(complaint)
+        return s
+
+    part("handoffs", WorkOrderEvent.occurred_at, [count()], handoffs,
+         key=WorkOrderEvent.to_department_id if group_by == "department" else None)
+
+    # SLA breaches
+    def breaches(s: Any) -> Any:
+        s = s.select_from(SlaEvent).where(SlaEvent.tenant_id == t, SlaEvent.kind == "breach",
+                                          SlaEvent.occurred_at >= lo, SlaEvent.occurred_at < hi)
+        if by_order:
+            s = s.join(WorkOrder, sa.and_(WorkOrder.id == SlaEvent.order_id, WorkOrder.tenant_id == SlaEvent.tenant_id))
+        return s
+
+    part("breaches", SlaEvent.occurred_at, [count()], breaches)
+
+    acc: dict[tuple[Any, Any], dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTS, 0))
+    for stmt, source, key, key2 in parts:
+        for k, k2, *values in (await session.execute(stmt)).all():
+            a = acc[(key(k), key2(k2))]
+            for name, value in zip(_SOURCES[source], values, strict=True):
+                a[name] += _as_int(value)
     return acc
 
 
