@@ -275,6 +275,7 @@ class _Queue:
         "id",
         "linear_rank",
         "members",
+        "offer_line",
         "tasks",
         "wait_rules",
     )
@@ -294,6 +295,7 @@ class _Queue:
 
     def apply_config(self, config: QueueConfig) -> None:
         self.config = config
+        self.offer_line: _TimerLine | None = None  # set by Router._offer_line
         self.eligibility = rules.parse_requirement(config.eligibility)
         self.closed_rule: ExceptionRule | None = next(
             (r for r in config.exception_rules if r.trigger == "closed"), None
@@ -324,6 +326,7 @@ class _Bucket:
         "limit",
         "members",
         "mode",
+        "plain",
         "refs",
         "req",
         "scope",
@@ -338,6 +341,7 @@ class _Bucket:
         self.req = req
         self.channel = channel
         self.mode = mode
+        self.plain = mode == LONGEST_IDLE or mode == RING_ALL  # idle key: agent.idle_since
         self.scope = scope
         self.score_skills = tuple(sorted(req.skills))
         self.refs = 0  # queue cache entries pointing here
@@ -426,7 +430,7 @@ class _TimerLine:
     dropped when they reach the head, so a busy line costs one clock timer per timeout
     window instead of one per offer."""
 
-    __slots__ = ("armed_for", "busy", "clock", "entries", "fire", "handle", "live")
+    __slots__ = ("armed_for", "busy", "clock", "entries", "fire", "handle", "live", "seconds")
 
     def __init__(self, clock: Clock, fire: Callable[[Any, Any], None], live: Callable[[Any, Any], bool]) -> None:
         self.clock = clock
@@ -436,6 +440,7 @@ class _TimerLine:
         self.handle: TimerHandle | None = None
         self.armed_for = 0.0
         self.busy = False
+        self.seconds = 0.0  # the fixed duration (informative; the offer lines use it)
 
     def add(self, due: float, a: Any, b: Any) -> bool:
         """Queue an entry; False if it is due before the last one (use a plain timer)."""
@@ -727,23 +732,23 @@ class Router:
             if head is not None and (best is None or head < best):
                 best = head
         if best is not None:
-            self._offer(best[3], [agent], now)
+            self._offer_one(best[3], agent, now)
             return
         version = agent.version
         seq = agent.seq
         idle_entry = (agent.idle_since, seq, version, agent)
         for bucket in buckets:
-            if bucket.mode == LONGEST_IDLE or bucket.mode == RING_ALL:
-                entry = idle_entry
-            else:
-                entry = (self._idle_key(bucket, agent), seq, version, agent)
+            entry = idle_entry if bucket.plain else (self._idle_key(bucket, agent), seq, version, agent)
             fifo = bucket.fifo
             if not fifo or entry >= fifo[-1]:
                 fifo.append(entry)
+                if len(fifo) > bucket.limit:  # stale entries piled up (heap: checked below)
+                    bucket.compact()
             else:
-                _heappush(bucket.heap, entry)
-            if len(fifo) + len(bucket.heap) > bucket.limit:
-                bucket.compact()
+                heap = bucket.heap
+                _heappush(heap, entry)
+                if len(fifo) + len(heap) > bucket.limit:
+                    bucket.compact()
 
     # ----------------------------------------------------------------------------------
     # membership
@@ -1349,10 +1354,15 @@ class Router:
             self._policy_tasks.setdefault(policy_id, {})[task_id] = task
         queue.tasks[task_id] = task
         entries = queue.entries
+        if entries:  # keep the longest-wait index small (_trim_entries, inlined)
+            popleft = entries.popleft
+            while entries:
+                _, entry_no, head = entries[0]
+                state = head.state
+                if state in (WAITING, OFFERED) and head.queue is queue and head.entry_no == entry_no:
+                    break
+                popleft()
         entries.append((now, 1, task))
-        head = entries[0][2]
-        if head.state != WAITING and head.state != OFFERED:  # keep the longest-wait index small
-            self._trim_entries(queue)
         c = queue.counters
         days = self._days
         if not (days.start <= now < days.end and c.day == days.key):
@@ -1381,15 +1391,28 @@ class Router:
         )
         if fired or policy_id is not None or queue.wait_rules or bucket.mode == RING_ALL:
             self._after_entry(task, fired, now, 0)
-        else:  # _route, inlined for the common case
+            return task.state
+        # _route, inlined for the common case: the best idle agent of the bucket (L1)
+        if bucket.heap:
             agent = bucket.pop_idle()
-            if agent is not None:
-                self._offer(task, [agent], now)
-            else:
-                entry = (-effective, enqueued_at - time_adjustment, seq, task)
-                task.entry = entry
-                bucket.add_task(entry)
-        return task.state
+        else:  # only in-order entries: pop_idle without the heap
+            agent = None
+            fifo = bucket.fifo
+            if fifo:
+                pop_oldest = fifo.popleft
+                while fifo:
+                    idle = pop_oldest()
+                    candidate = idle[3]
+                    if idle[2] == candidate.version:
+                        agent = candidate
+                        break
+        if agent is None:
+            entry = (-effective, enqueued_at - time_adjustment, seq, task)
+            task.entry = entry
+            bucket.add_task(entry)
+            return WAITING
+        self._offer_one(task, agent, now)
+        return OFFERED
 
     def _place(self, task: _Task, queue: _Queue, bucket: _Bucket, now: float) -> None:
         task.queue = queue
@@ -1599,7 +1622,55 @@ class Router:
         task.entry = entry
         bucket.add_task(entry)
 
+    def _offer_one(self, task: _Task, agent: _Agent, now: float) -> None:
+        """Offer ``task`` to one agent: :meth:`_offer` for the usual single-agent case."""
+        entry = task.entry
+        if entry is not None:
+            task.bucket.remove_task(entry)
+            task.entry = None
+        task.token = token = task.token + 1
+        task.state = OFFERED
+        self._offer_seq = offer_seq = self._offer_seq + 1
+        queue = task.queue
+        queue_id = queue.id
+        line = queue.offer_line
+        if line is None:
+            line = self._offer_line(queue)
+        expires = now + line.seconds
+        task.offer_expires_at = expires
+        entries = line.entries
+        if line.handle is not None and entries and expires >= entries[-1][0]:
+            entries.append((expires, task, token))  # the common case of line.add, inlined
+        elif not line.add(expires, task, token):
+            task.offer_timer = self._clock.call_at(expires, self._on_offer_timeout, task, token)
+        task.offer_agents = (agent,)
+        agent.version += 1
+        agent.offer_task = task
+        agent.rr[queue_id] = offer_seq
+        agent_id = agent.id
+        task.round_ids = ids = (agent_id,)
+        emit = self._emit
+        emit(_new(TaskOffered, (now, task.id, token, queue_id, ids, expires, offer_seq)))
+        previous = agent.state
+        if previous != RESERVED:
+            agent.state = RESERVED
+            agent.state_since = now
+            emit(_new(AgentStateChanged, (now, agent_id, RESERVED, previous)))
+
+    def _offer_line(self, queue: _Queue) -> _TimerLine:
+        """The timer line of the queue's offer timeout (shared by queues with the same one)."""
+        timeout = queue.config.offer_timeout_s
+        line = self._offer_lines.get(timeout)
+        if line is None:
+            line = self._offer_lines[timeout] = _TimerLine(self._clock, self._on_offer_timeout, _offer_live)
+            line.seconds = timeout
+        queue.offer_line = line
+        return line
+
     def _offer(self, task: _Task, agents: list[_Agent], now: float) -> None:
+        if len(agents) == 1:
+            self._offer_one(task, agents[0], now)
+            return
         entry = task.entry
         if entry is not None:
             task.bucket.remove_task(entry)
@@ -1610,12 +1681,11 @@ class Router:
         self._offer_seq = offer_seq = self._offer_seq + 1
         queue = task.queue
         queue_id = queue.id
-        timeout = queue.config.offer_timeout_s
-        expires = now + timeout
-        task.offer_expires_at = expires
-        line = self._offer_lines.get(timeout)
+        line = queue.offer_line
         if line is None:
-            line = self._offer_lines[timeout] = _TimerLine(self._clock, self._on_offer_timeout, _offer_live)
+            line = self._offer_line(queue)
+        expires = now + line.seconds
+        task.offer_expires_at = expires
         entries = line.entries
         if line.handle is not None and entries and expires >= entries[-1][0]:
             entries.append((expires, task, token))  # the common case of line.add, inlined
@@ -1623,20 +1693,6 @@ class Router:
             task.offer_timer = self._clock.call_at(expires, self._on_offer_timeout, task, token)
         emit = self._emit
         ids: tuple[str, ...]
-        if len(agents) == 1:
-            agent = agents[0]
-            task.offer_agents = (agent,)
-            agent.version += 1
-            agent.offer_task = task
-            agent.rr[queue_id] = offer_seq
-            task.round_ids = ids = (agent.id,)
-            emit(_new(TaskOffered, (now, task.id, token, queue_id, ids, expires, offer_seq)))
-            previous = agent.state
-            if previous != RESERVED:
-                agent.state = RESERVED
-                agent.state_since = now
-                emit(_new(AgentStateChanged, (now, agent.id, RESERVED, previous)))
-            return
         task.offer_agents = tuple(agents)
         for agent in agents:
             agent.version += 1
