@@ -163,7 +163,7 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 async def open_streams(base: str, agents: int) -> tuple[Streams, httpx.AsyncClient, list[tuple[httpx.AsyncClient, str]]]:
@@ -196,7 +196,7 @@ def cpu_seconds(proc: psutil.Process) -> float:
 
 async def measure_baseline(base: str, agents: int, seconds: float) -> dict[str, Any]:
     """Idle server: events are agents going on break and back through the HTTP API."""
-    streams, boss, agent_clients = await open_streams(base, agents)
+    streams, _boss, agent_clients = await open_streams(base, agents)
     streams.recording = True
     end = time.monotonic() + seconds
     toggles = 0
