@@ -51,7 +51,7 @@ from kefu.core.db import after_commit
 from kefu.core.errors import Conflict, InvalidInput, NotFound
 from kefu.core.ids import new_id
 from kefu.core.pii import mask_phone
-from kefu.tenancy import Permission, get_tenant, require
+from kefu.tenancy import Permission, get_tenant, require, save_settings_section
 from kefu.workorders import (
     OPEN_STATUSES,
     Category,
@@ -884,16 +884,7 @@ async def do_update_alert_settings(session: AsyncSession, actor: Actor, changes:
         errors = getattr(exc, "errors", lambda: [])()
         message = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors)
         raise InvalidInput(f"These early-warning settings are not valid: {message or exc}") from None
-    tenant.settings = {**(tenant.settings or {}), "alerts": settings.model_dump()}
-    await session.flush()
-    await audit.record(
-        session,
-        actor,
-        "settings.changed",
-        target_type="tenant",
-        target_id=tenant.id,
-        details={"alerts": {"before": current, "after": settings.model_dump()}},
-    )
+    await save_settings_section(session, actor, tenant, "alerts", settings.model_dump(), before=current)
     return settings
 
 

@@ -11,9 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from kefu.core.actor import Actor, ActorKind
 from kefu.core.db import bind_tenant, commit
-from kefu.tenancy.rules import Permission
+from kefu.demo import seed_admin
 
 BURST_AREA = "广东省/深圳市/南山区/蛇口花园"
 BURST_CATEGORY = "网络质量/信号覆盖/信号不稳定"
@@ -32,19 +31,6 @@ INCIDENT_NODES = {
     "incident_notice": {"type": "self_service", "action": "sms_incident_notice", "next": "incident_bye"},
     "incident_bye": {"type": "hangup", "prompt": {"text": "感谢您的耐心等待，再见。"}},
 }
-
-
-def _actor(tenant_id: Any) -> Actor:
-    return Actor(
-        ActorKind.SYSTEM,
-        tenant_id,
-        None,
-        "demo-seed",
-        frozenset(Permission),
-        roles=("tenant_admin",),
-        ip="local",
-        user_agent="kefu-demo",
-    )
 
 
 def with_incident_notice(definition: dict[str, Any]) -> dict[str, Any] | None:
@@ -66,7 +52,7 @@ async def seed(ctx: Any, tenant_id: Any) -> None:
     from kefu.tenancy.models import Tenant
     from kefu.workorders.models import ComplaintEvent
 
-    actor = _actor(tenant_id)
+    actor = seed_admin(tenant_id)
     async with ctx.session_factory() as session:
         await bind_tenant(session, tenant_id)
         tenant = await session.get(Tenant, tenant_id)
@@ -105,7 +91,7 @@ async def _complaints(ctx: Any, tenant_id: Any, *, baseline: int = 0, burst: int
     from kefu.workorders.models import Category
 
     rng = random.Random(11)
-    actor = _actor(tenant_id)
+    actor = seed_admin(tenant_id)
     now = ctx.now()
     async with ctx.session_factory() as session:
         await bind_tenant(session, tenant_id)
@@ -179,7 +165,7 @@ async def _ivr(ctx: Any, tenant_id: Any) -> None:
                 continue
             try:
                 await do_save_flow_version(
-                    session, _actor(tenant_id), flow.flow_key, name=flow.name, definition=definition
+                    session, seed_admin(tenant_id), flow.flow_key, name=flow.name, definition=definition
                 )
             except KefuError:
                 continue  # a flow the snippet does not fit stays as it is

@@ -28,7 +28,7 @@ from kefu.core.ids import new_id
 from kefu.core.pii import InvalidPhoneNumber, normalize_phone
 from kefu.ivr.rules import FlowProblem, validate_flow
 from kefu.routing.models import Queue
-from kefu.tenancy import Permission, require
+from kefu.tenancy import Permission, require, save_settings_section
 from kefu.tenancy.models import Tenant
 
 
@@ -256,16 +256,7 @@ async def do_update_call_settings(
         settings = CallSettings.model_validate(merged)
     except ValueError as exc:
         raise InvalidInput(f"These call settings are not valid: {exc}") from None
-    tenant.settings = {**(tenant.settings or {}), "calls": settings.model_dump()}
-    await session.flush()
-    await audit.record(
-        session,
-        actor,
-        "settings.changed",
-        target_type="tenant",
-        target_id=tenant.id,
-        details={"calls": {"before": current, "after": settings.model_dump()}},
-    )
+    await save_settings_section(session, actor, tenant, "calls", settings.model_dump(), before=current)
     _forget_later(session, tenant.id)
     return settings
 

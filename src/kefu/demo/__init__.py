@@ -14,13 +14,29 @@ from faker import Faker
 from rich.console import Console
 from rich.table import Table
 
-from kefu.core.actor import Actor
+from kefu.core.actor import Actor, ActorKind
 from kefu.core.context import Context
 from kefu.core.db import bind_tenant
 from kefu.settings import Settings
 
 DEMO_SLUG = "demo"
 DEMO_PASSWORD = "kefu-demo-2026"  # noqa: S105 - published demo login
+
+
+def seed_admin(tenant_id: Any) -> Actor:
+    """The actor demo seed steps act as: the system, with every permission of a tenant administrator."""
+    from kefu.tenancy.rules import Permission
+
+    return Actor(
+        ActorKind.SYSTEM,
+        tenant_id,
+        None,
+        "demo-seed",
+        frozenset(Permission),
+        roles=("tenant_admin",),
+        ip="local",
+        user_agent="kefu-demo",
+    )
 
 
 @dataclass

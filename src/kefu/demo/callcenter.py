@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from kefu.core.actor import Actor, ActorKind
+from kefu.core.actor import Actor
 from kefu.core.db import bind_tenant, commit
-from kefu.tenancy.rules import Permission
+from kefu.demo import seed_admin
 
 log = logging.getLogger("kefu.demo")
 
@@ -72,11 +72,6 @@ def demo_flow() -> dict[str, Any]:
     }
 
 
-def _admin(tenant_id: Any) -> Actor:
-    return Actor(ActorKind.SYSTEM, tenant_id, None, "demo-seed", frozenset(Permission), roles=("tenant_admin",),
-                 ip="local", user_agent="kefu-demo")
-
-
 async def seed_calls(ctx: Any, tenant_id: Any) -> None:
     """Skills, queues, agent profiles, the 400 number and its IVR flow (idempotent)."""
     from kefu.contacts.actions import (
@@ -97,7 +92,7 @@ async def seed_calls(ctx: Any, tenant_id: Any) -> None:
             return
         await do_assign_number(session, Actor.system("demo-seed"), number=DEMO_NUMBER, tenant_id=tenant_id, kind="400")
         await bind_tenant(session, tenant_id)
-        admin = _admin(tenant_id)
+        admin = seed_admin(tenant_id)
         for name, description in SKILLS.items():
             await do_create_skill(session, admin, name=name, description=description)
         existing = set((await session.execute(sa.select(Queue.name).where(Queue.tenant_id == tenant_id))).scalars())

@@ -194,6 +194,23 @@ async def do_update_tenant_settings(
     return tenant
 
 
+async def save_settings_section(
+    session: AsyncSession, actor: Actor, tenant: Tenant, section: str, value: dict[str, Any], *, before: dict[str, Any]
+) -> None:
+    """Store one domain's section of ``tenants.settings`` (``calls``, ``alerts`` …) and audit the change. The
+    domain has checked the permission and validated ``value``."""
+    tenant.settings = {**(tenant.settings or {}), section: value}
+    await session.flush()
+    await audit.record(
+        session,
+        actor,
+        "settings.changed",
+        target_type="tenant",
+        target_id=tenant.id,
+        details={section: {"before": before, "after": value}},
+    )
+
+
 # --------------------------------------------------------------------------- users
 
 

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from kefu.core.actor import Actor
 from kefu.core.db import bind_tenant, make_session_factory
 from kefu.core.time import VirtualClock
+from kefu.demo import seed_admin
 from kefu.tenancy.rules import Permission
 
 WEEK = {d: [["09:00", "12:00"], ["13:30", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
@@ -38,19 +39,6 @@ RULES = [("网络质量", "网络部", 10), ("收费争议", "计费部", 20), (
 CHARGES = ["value_added_service", "data", "package"]
 
 
-def _actor(tenant_id: Any) -> Actor:
-    return Actor(
-        Actor.system("demo-seed").kind,
-        tenant_id,
-        None,
-        "demo-seed",
-        frozenset(Permission),
-        roles=("tenant_admin",),
-        ip="local",
-        user_agent="kefu-demo",
-    )
-
-
 async def seed(ctx: Any, tenant_id: Any, *, customers: int = 300, orders: int = 240) -> None:
     from kefu.customers.actions import do_create_customer, ensure_area_path
     from kefu.tenancy.models import Department, User
@@ -65,7 +53,7 @@ async def seed(ctx: Any, tenant_id: Any, *, customers: int = 300, orders: int = 
     from kefu.workorders.refunds import do_save_authority_policy
     from kefu.workorders.taxonomy import seed_taxonomy
 
-    actor = _actor(tenant_id)
+    actor = seed_admin(tenant_id)
     async with ctx.session_factory() as session:
         await bind_tenant(session, tenant_id)
         if (await session.execute(sa.select(WorkOrderConfig.id).where(WorkOrderConfig.tenant_id == tenant_id))).first():
