@@ -723,22 +723,7 @@ class CallController:
             attributes={"call_id": str(session.id)},
             enqueued_at=info["enqueued_at"],
         )
-        callback = CallSession(
-            id=new_id(),
-            tenant=session.tenant,
-            pbx_call_id=f"callback:{callback_task}",
-            direction="outbound",
-            number=session.number,
-            tenant_number=session.tenant_number,
-            state="queued",
-            kind="callback",
-            task_id=callback_task,
-            queue_id=info["queue_id"],
-            started_at=self.clock.now(),
-            queued_at=info["enqueued_at"],
-        )
-        self.by_task[callback_task] = callback
-        self.by_id[callback.id] = callback
+        callback = self._callback_session(session.tenant, callback_task, info, session.number, session.tenant_number)
         session.outcome = rules.CALLBACK
         self._event(session, "call.callback_requested", callback_id=str(callback.id))
         if session.tenant.settings.missed_call.notify_caller:
@@ -853,13 +838,19 @@ class CallController:
         if call is None or call.number_enc is None:
             return None
         number = tenant.crypto.open(call.number_enc, row_id=call.id, field="number")
+        return self._callback_session(tenant, task_id, info, number or "", call.tenant_number)
+
+    def _callback_session(
+        self, tenant: Any, task_id: str, info: dict[str, Any], number: str, tenant_number: str
+    ) -> CallSession:
+        """A queued callback task's call session (outbound to ``number`` once an agent takes it), registered."""
         session = CallSession(
             id=new_id(),
             tenant=tenant,
             pbx_call_id=f"callback:{task_id}",
             direction="outbound",
-            number=number or "",
-            tenant_number=call.tenant_number,
+            number=number,
+            tenant_number=tenant_number,
             state="queued",
             kind="callback",
             task_id=task_id,

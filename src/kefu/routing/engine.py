@@ -1624,25 +1624,8 @@ class Router:
 
     def _offer_one(self, task: _Task, agent: _Agent, now: float) -> None:
         """Offer ``task`` to one agent: :meth:`_offer` for the usual single-agent case."""
-        entry = task.entry
-        if entry is not None:
-            task.bucket.remove_task(entry)
-            task.entry = None
-        task.token = token = task.token + 1
-        task.state = OFFERED
-        self._offer_seq = offer_seq = self._offer_seq + 1
-        queue = task.queue
-        queue_id = queue.id
-        line = queue.offer_line
-        if line is None:
-            line = self._offer_line(queue)
-        expires = now + line.seconds
-        task.offer_expires_at = expires
-        entries = line.entries
-        if line.handle is not None and entries and expires >= entries[-1][0]:
-            entries.append((expires, task, token))  # the common case of line.add, inlined
-        elif not line.add(expires, task, token):
-            task.offer_timer = self._clock.call_at(expires, self._on_offer_timeout, task, token)
+        token, offer_seq, expires = self._start_offer(task, now)
+        queue_id = task.queue.id
         task.offer_agents = (agent,)
         agent.version += 1
         agent.offer_task = task
@@ -1656,6 +1639,28 @@ class Router:
             agent.state = RESERVED
             agent.state_since = now
             emit(_new(AgentStateChanged, (now, agent_id, RESERVED, previous)))
+
+    def _start_offer(self, task: _Task, now: float) -> tuple[int, int, float]:
+        """Take the task out of its bucket, fence a new offer and arm its timeout; (token, offer_seq, expires)."""
+        entry = task.entry
+        if entry is not None:
+            task.bucket.remove_task(entry)
+            task.entry = None
+        task.token = token = task.token + 1
+        task.state = OFFERED
+        self._offer_seq = offer_seq = self._offer_seq + 1
+        queue = task.queue
+        line = queue.offer_line
+        if line is None:
+            line = self._offer_line(queue)
+        expires = now + line.seconds
+        task.offer_expires_at = expires
+        entries = line.entries
+        if line.handle is not None and entries and expires >= entries[-1][0]:
+            entries.append((expires, task, token))  # the common case of line.add, inlined
+        elif not line.add(expires, task, token):
+            task.offer_timer = self._clock.call_at(expires, self._on_offer_timeout, task, token)
+        return token, offer_seq, expires
 
     def _offer_line(self, queue: _Queue) -> _TimerLine:
         """The timer line of the queue's offer timeout (shared by queues with the same one)."""
@@ -1671,26 +1676,8 @@ class Router:
         if len(agents) == 1:
             self._offer_one(task, agents[0], now)
             return
-        entry = task.entry
-        if entry is not None:
-            task.bucket.remove_task(entry)
-            task.entry = None
-        token = task.token + 1
-        task.token = token
-        task.state = OFFERED
-        self._offer_seq = offer_seq = self._offer_seq + 1
-        queue = task.queue
-        queue_id = queue.id
-        line = queue.offer_line
-        if line is None:
-            line = self._offer_line(queue)
-        expires = now + line.seconds
-        task.offer_expires_at = expires
-        entries = line.entries
-        if line.handle is not None and entries and expires >= entries[-1][0]:
-            entries.append((expires, task, token))  # the common case of line.add, inlined
-        elif not line.add(expires, task, token):
-            task.offer_timer = self._clock.call_at(expires, self._on_offer_timeout, task, token)
+        token, offer_seq, expires = self._start_offer(task, now)
+        queue_id = task.queue.id
         emit = self._emit
         ids: tuple[str, ...]
         task.offer_agents = tuple(agents)

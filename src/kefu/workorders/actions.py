@@ -85,6 +85,20 @@ def _insert(session: AsyncSession) -> Any:
 # --------------------------------------------------------------------------- configuration helpers
 
 
+#: A tenant's work-order settings until an administrator changes them.
+CONFIG_DEFAULTS: dict[str, Any] = {
+    "number_prefix": "TS",
+    "repeat_window_days": 90,
+    "outer_limit_days": 15,
+    "follow_up_channel": "sms",
+    "authority_default": "supervisor",
+    "agent_daily_budget_cents": 20000,
+    "agent_monthly_budget_cents": 200000,
+    "day_start_hour": 8,
+    "day_end_hour": 22,
+}
+
+
 async def get_config(session: AsyncSession, tenant_id: uuid.UUID, *, create: bool = False) -> WorkOrderConfig:
     """The tenant's work-order settings (defaults if never saved; ``create`` stores them).
 
@@ -101,35 +115,12 @@ async def get_config(session: AsyncSession, tenant_id: uuid.UUID, *, create: boo
         session.info[cache_key] = row
         return row
     if not create:
-        defaults = WorkOrderConfig(
-            tenant_id=tenant_id,
-            number_prefix="TS",
-            repeat_window_days=90,
-            outer_limit_days=15,
-            follow_up_channel="sms",
-            authority_default="supervisor",
-            agent_daily_budget_cents=20000,
-            agent_monthly_budget_cents=200000,
-            day_start_hour=8,
-            day_end_hour=22,
-        )
+        defaults = WorkOrderConfig(tenant_id=tenant_id, **CONFIG_DEFAULTS)
         session.info[cache_key] = defaults
         return defaults
     await session.execute(
         _insert(session)(WorkOrderConfig)
-        .values(
-            id=new_id(),
-            tenant_id=tenant_id,
-            number_prefix="TS",
-            repeat_window_days=90,
-            outer_limit_days=15,
-            follow_up_channel="sms",
-            authority_default="supervisor",
-            agent_daily_budget_cents=20000,
-            agent_monthly_budget_cents=200000,
-            day_start_hour=8,
-            day_end_hour=22,
-        )
+        .values(id=new_id(), tenant_id=tenant_id, **CONFIG_DEFAULTS)
         .on_conflict_do_nothing(index_elements=["tenant_id"])
     )
     row = (await session.execute(sa.select(WorkOrderConfig).where(WorkOrderConfig.tenant_id == tenant_id))).scalar_one()
